@@ -1,0 +1,27 @@
+#include "messages/registration.hpp"
+
+#include "messages/interfaces.hpp"
+#include "messages/serialization.hpp"
+
+namespace raft {
+
+void register_message_types(caf::actor_system_config& cfg) {
+  // add_message_type<T> also registers std::vector<T>.
+  cfg.add_message_type<log_entry>("raft_log_entry")
+    .add_message_type<hard_state>("raft_hard_state")
+    .add_message_type<request_vote>("raft_request_vote")
+    .add_message_type<request_vote_reply>("raft_request_vote_reply")
+    .add_message_type<append_entries>("raft_append_entries")
+    .add_message_type<append_entries_reply>("raft_append_entries_reply")
+    .add_message_type<install_snapshot>("raft_install_snapshot")
+    .add_message_type<install_snapshot_reply>("raft_install_snapshot_reply")
+    .add_message_type<kv_command>("raft_kv_command")
+    .add_message_type<client_reply>("raft_client_reply")
+    .add_message_type<persist_request>("raft_persist_request")
+    .add_message_type<persist_ack>("raft_persist_ack")
+    .add_message_type<node_status>("raft_node_status")
+    .add_message_type<raft_rpc_actor>("raft_rpc_actor")
+    .add_message_type<node_actor>("raft_node_actor");
+}
+
+} // namespace raft

@@ -1,0 +1,93 @@
+#pragma once
+
+// CAF inspect() functions for every message type. Kept apart from the plain
+// structs so the pure Raft core never includes CAF.
+
+#include "messages/kv_messages.hpp"
+#include "messages/raft_rpc.hpp"
+#include "messages/status.hpp"
+#include "messages/storage_messages.hpp"
+
+#include <caf/meta/type_name.hpp>
+
+namespace raft {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
+  return f(caf::meta::type_name("raft_log_entry"), x.term, x.index, x.type, x.data);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hard_state& x) {
+  return f(caf::meta::type_name("raft_hard_state"), x.current_term, x.voted_for);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, request_vote& x) {
+  return f(caf::meta::type_name("raft_request_vote"), x.term, x.candidate_id,
+           x.last_log_index, x.last_log_term, x.pre_vote);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, request_vote_reply& x) {
+  return f(caf::meta::type_name("raft_request_vote_reply"), x.term, x.voter_id,
+           x.vote_granted, x.pre_vote);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, append_entries& x) {
+  return f(caf::meta::type_name("raft_append_entries"), x.term, x.leader_id,
+           x.prev_log_index, x.prev_log_term, x.entries, x.leader_commit,
+           x.read_seq);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, append_entries_reply& x) {
+  return f(caf::meta::type_name("raft_append_entries_reply"), x.term,
+           x.follower_id, x.success, x.match_index, x.rejected_index,
+           x.conflict_index, x.conflict_term, x.read_seq);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, install_snapshot& x) {
+  return f(caf::meta::type_name("raft_install_snapshot"), x.term, x.leader_id,
+           x.last_included_index, x.last_included_term, x.offset, x.data,
+           x.done);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, install_snapshot_reply& x) {
+  return f(caf::meta::type_name("raft_install_snapshot_reply"), x.term,
+           x.follower_id, x.last_included_index, x.next_offset, x.success);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, kv_command& x) {
+  return f(caf::meta::type_name("raft_kv_command"), x.op, x.key, x.value,
+           x.expected);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_reply& x) {
+  return f(caf::meta::type_name("raft_client_reply"), x.status, x.value,
+           x.leader_hint, x.message);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, persist_request& x) {
+  return f(caf::meta::type_name("raft_persist_request"), x.has_hard_state,
+           x.state, x.entries);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, persist_ack& x) {
+  return f(caf::meta::type_name("raft_persist_ack"), x.last_index, x.last_term);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("raft_node_status"), x.id, x.role, x.term,
+           x.leader, x.last_index, x.commit_index, x.applied_index, x.voters);
+}
+
+} // namespace raft

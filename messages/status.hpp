@@ -1,0 +1,44 @@
+#pragma once
+
+// Status of one node, as reported to operators and tests.
+
+#include "messages/raft_rpc.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace raft {
+
+/// A node's role (§5.1, plus the pre-vote phase of thesis §9.6).
+enum class raft_role : uint8_t {
+  follower = 0,
+  pre_candidate = 1,
+  candidate = 2,
+  leader = 3,
+};
+
+/// Printable name of a role.
+inline const char* to_string(raft_role r) {
+  switch (r) {
+    case raft_role::follower: return "follower";
+    case raft_role::pre_candidate: return "pre_candidate";
+    case raft_role::candidate: return "candidate";
+    case raft_role::leader: return "leader";
+  }
+  return "invalid";
+}
+
+/// A snapshot of one node's Raft state.
+struct node_status {
+  node_id id = no_node;
+  raft_role role = raft_role::follower;
+  term_t term = 0;
+  node_id leader = no_node;
+  index_t last_index = 0;
+  index_t commit_index = 0;
+  index_t applied_index = 0;
+  std::vector<node_id> voters;
+};
+
+} // namespace raft
