@@ -1,0 +1,41 @@
+#pragma once
+
+// Configuration of the pure Raft core. Time is counted in ticks: the shell
+// calls raft_core::tick() at a fixed interval (see node_actor).
+
+#include "messages/raft_rpc.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace raft {
+
+/// Settings of one raft_core.
+struct raft_config {
+  /// This node's id (never no_node).
+  node_id id = no_node;
+  /// The voting members, this node included if it votes.
+  std::vector<node_id> voters;
+  /// Base election timeout in ticks; each term draws a timeout uniformly from
+  /// [election_ticks, 2 * election_ticks) (§5.2: randomized to split votes rarely).
+  int election_ticks = 10;
+  /// A leader sends heartbeats every heartbeat_ticks; must be < election_ticks.
+  int heartbeat_ticks = 1;
+  /// Pre-vote (thesis §9.6): a node first asks whether it could win before it
+  /// raises its term, so a rejoining node cannot depose a healthy leader.
+  bool pre_vote = true;
+  /// Check-quorum (thesis §6.2): a leader that has not heard from a majority
+  /// within an election timeout steps down; followers that hear from a leader
+  /// ignore vote requests for that long (§4.2.3, disruptive servers).
+  bool check_quorum = true;
+  /// Upper bound on AppendEntries in flight per follower (pipelining).
+  std::size_t max_inflight = 64;
+  /// Upper bounds on one AppendEntries message.
+  std::size_t max_entries_per_append = 512;
+  std::size_t max_bytes_per_append = 1u << 20;
+  /// Seed of the random generator for election timeouts (mixed with id).
+  uint64_t seed = 0;
+};
+
+} // namespace raft

@@ -1,0 +1,559 @@
+#include "actors/node/raft_core.hpp"
+
+#include "actors/node/quorum.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace raft {
+
+namespace {
+
+template <class... Fs>
+struct overload : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overload(Fs...) -> overload<Fs...>;
+
+bool is_leader_traffic(const raft_message& m) {
+  return std::holds_alternative<append_entries>(m)
+         || std::holds_alternative<install_snapshot>(m);
+}
+
+} // namespace
+
+raft_core::raft_core(raft_config cfg, hard_state state, std::vector<log_entry> log)
+  : cfg_(std::move(cfg)),
+    rng_(cfg_.seed * 0x9E3779B97F4A7C15ull + cfg_.id),
+    state_(state),
+    persisted_state_(state),
+    log_(std::move(log)) {
+  if (cfg_.id == no_node)
+    throw std::invalid_argument("raft_core: node id 0 is reserved");
+  if (cfg_.heartbeat_ticks <= 0 || cfg_.election_ticks <= cfg_.heartbeat_ticks)
+    throw std::invalid_argument("raft_core: need 0 < heartbeat_ticks < election_ticks");
+  if (cfg_.max_inflight == 0)
+    throw std::invalid_argument("raft_core: max_inflight must be positive");
+  reset_election_timer();
+}
+
+// -- inputs -----------------------------------------------------------------
+
+void raft_core::tick() {
+  if (role_ == raft_role::leader) {
+    tick_leader();
+    return;
+  }
+  ++election_elapsed_;
+  if (promotable() && election_elapsed_ >= randomized_timeout_)
+    campaign();
+}
+
+void raft_core::step(const raft_message& m) {
+  auto [term, from] = std::visit(
+    overload{
+      [](const request_vote& x) { return std::pair{x.term, x.candidate_id}; },
+      [](const request_vote_reply& x) { return std::pair{x.term, x.voter_id}; },
+      [](const append_entries& x) { return std::pair{x.term, x.leader_id}; },
+      [](const append_entries_reply& x) { return std::pair{x.term, x.follower_id}; },
+      [](const install_snapshot& x) { return std::pair{x.term, x.leader_id}; },
+      [](const install_snapshot_reply& x) { return std::pair{x.term, x.follower_id}; },
+    },
+    m);
+  if (from == no_node || from == cfg_.id)
+    return; // malformed: drop
+  if (!check_term(term, from, m))
+    return;
+  std::visit([this](const auto& x) { handle(x); }, m);
+}
+
+proposal raft_core::propose(std::string data) {
+  if (role_ != raft_role::leader)
+    return {};
+  log_entry e{term(), log_.last_index() + 1, entry_type::command, std::move(data)};
+  log_.append(std::move(e));
+  // Proposals of one turn go out together in take_ready() (batching).
+  broadcast_pending_ = true;
+  return {true, log_.last_index(), term()};
+}
+
+bool raft_core::read_index(uint64_t ctx) {
+  if (role_ != raft_role::leader)
+    return false;
+  // §6.4: the read index is only sound once this leader has committed an
+  // entry of its own term (its no-op); until then the commit index may lag.
+  if (!committed_in_current_term())
+    reads_before_commit_.push_back(ctx);
+  else
+    start_read(ctx);
+  return true;
+}
+
+void raft_core::on_persisted(index_t index, term_t t) {
+  log_.stable_to(index, t);
+  if (role_ == raft_role::leader && maybe_commit())
+    broadcast_pending_ = true; // let followers learn the commit promptly
+}
+
+ready raft_core::take_ready() {
+  ready rd;
+  if (role_ == raft_role::leader) {
+    if (read_round_pending_) {
+      // One heartbeat round confirms every read registered this turn.
+      ++read_seq_;
+      read_round_pending_ = false;
+      broadcast_heartbeat();
+    }
+    if (broadcast_pending_) {
+      broadcast_pending_ = false;
+      for (auto p : peers())
+        fill_pipeline(p);
+    }
+  }
+  rd.entries = log_.take_unpersisted();
+  if (state_ != persisted_state_) {
+    rd.has_state = true;
+    rd.state = state_;
+    persisted_state_ = state_;
+  }
+  // Persist before you speak: only a leader's replication traffic may go out
+  // before this batch is durable, and not even that once the batch carries a
+  // new term or vote.
+  for (auto& o : msgs_) {
+    if (!rd.has_state && is_leader_traffic(o.msg))
+      rd.send_now.push_back(std::move(o));
+    else
+      rd.send_after_persist.push_back(std::move(o));
+  }
+  msgs_.clear();
+  rd.committed = log_.take_committed();
+  rd.reads = std::move(ready_reads_);
+  ready_reads_.clear();
+  rd.dropped_reads = std::move(dropped_reads_);
+  dropped_reads_.clear();
+  return rd;
+}
+
+// -- observers --------------------------------------------------------------
+
+const progress* raft_core::progress_of(node_id peer) const {
+  auto i = progress_.find(peer);
+  return i == progress_.end() ? nullptr : &i->second;
+}
+
+node_status raft_core::status() const {
+  node_status s;
+  s.id = cfg_.id;
+  s.role = role_;
+  s.term = term();
+  s.leader = leader_;
+  s.last_index = log_.last_index();
+  s.commit_index = log_.committed();
+  s.applied_index = log_.applied();
+  s.voters = cfg_.voters;
+  return s;
+}
+
+// -- roles ------------------------------------------------------------------
+
+void raft_core::reset_election_timer() {
+  election_elapsed_ = 0;
+  std::uniform_int_distribution<int> dist(cfg_.election_ticks,
+                                          2 * cfg_.election_ticks - 1);
+  randomized_timeout_ = dist(rng_);
+}
+
+bool raft_core::promotable() const {
+  return std::find(cfg_.voters.begin(), cfg_.voters.end(), cfg_.id)
+         != cfg_.voters.end();
+}
+
+bool raft_core::in_lease() const {
+  // Thesis §4.2.3: a server that heard from a current leader within the
+  // minimum election timeout does not believe a leader is missing.
+  return cfg_.check_quorum && leader_ != no_node
+         && election_elapsed_ < cfg_.election_ticks;
+}
+
+void raft_core::become_follower(term_t t, node_id leader) {
+  if (role_ == raft_role::leader)
+    drop_reads();
+  if (t > term()) {
+    state_.current_term = t;
+    state_.voted_for = no_node;
+  }
+  role_ = raft_role::follower;
+  leader_ = leader;
+  votes_.clear();
+  progress_.clear();
+  broadcast_pending_ = false;
+  reset_election_timer();
+}
+
+void raft_core::campaign() {
+  if (cfg_.pre_vote)
+    become_pre_candidate();
+  else
+    become_candidate();
+}
+
+void raft_core::become_pre_candidate() {
+  // Thesis §9.6: ask first whether we could win, without raising our term.
+  role_ = raft_role::pre_candidate;
+  leader_ = no_node;
+  votes_.clear();
+  reset_election_timer();
+  for (auto p : peers())
+    send(p, request_vote{term() + 1, cfg_.id, log_.last_index(), log_.last_term(), true});
+  poll(cfg_.id, true);
+}
+
+void raft_core::become_candidate() {
+  // §5.2: increment the term, vote for self, ask everyone else.
+  state_.current_term += 1;
+  state_.voted_for = cfg_.id;
+  role_ = raft_role::candidate;
+  leader_ = no_node;
+  votes_.clear();
+  reset_election_timer();
+  for (auto p : peers())
+    send(p, request_vote{term(), cfg_.id, log_.last_index(), log_.last_term(), false});
+  poll(cfg_.id, true);
+}
+
+void raft_core::become_leader() {
+  role_ = raft_role::leader;
+  leader_ = cfg_.id;
+  votes_.clear();
+  progress_.clear();
+  heartbeat_elapsed_ = 0;
+  election_elapsed_ = 0;
+  for (auto p : peers()) {
+    auto [it, _] = progress_.emplace(p, progress{log_.last_index() + 1, cfg_.max_inflight});
+    // A grace period of one election timeout before check-quorum counts.
+    it->second.recent_active = true;
+  }
+  // §8 / §5.4.2: a no-op of the new term lets the leader commit (and so learn
+  // the commit index, and serve reads) without waiting for a client write.
+  log_.append(log_entry{term(), log_.last_index() + 1, entry_type::noop, {}});
+  broadcast_pending_ = true;
+}
+
+void raft_core::poll(node_id from, bool granted) {
+  votes_.emplace(from, granted); // the first answer of a voter counts
+  std::size_t yes = 0;
+  std::size_t no = 0;
+  for (auto v : cfg_.voters) {
+    auto i = votes_.find(v);
+    if (i != votes_.end())
+      ++(i->second ? yes : no);
+  }
+  auto need = majority(cfg_.voters.size());
+  if (yes >= need) {
+    if (role_ == raft_role::pre_candidate)
+      become_candidate();
+    else
+      become_leader();
+  } else if (no >= need) {
+    become_follower(term(), no_node);
+  }
+}
+
+// -- message handling -------------------------------------------------------
+
+bool raft_core::check_term(term_t t, node_id from, const raft_message& m) {
+  const auto* rv = std::get_if<request_vote>(&m);
+  const auto* rvr = std::get_if<request_vote_reply>(&m);
+  if (t > term()) {
+    if (rv && in_lease())
+      return false; // §4.2.3: ignore; a leader we heard from recently is alive
+    if (rv && rv->pre_vote)
+      return true; // a pre-vote never changes our term
+    if (rvr && rvr->pre_vote && rvr->vote_granted)
+      return true; // granted pre-votes carry the term we would campaign in
+    become_follower(t, is_leader_traffic(m) ? from : no_node);
+    return true;
+  }
+  if (t < term()) {
+    if (is_leader_traffic(m)) {
+      // A stale leader: tell it our term so it steps down.
+      send(from, append_entries_reply{term(), cfg_.id, false, 0, 0, 0, 0, 0});
+    } else if (rv && rv->pre_vote) {
+      send(from, request_vote_reply{term(), cfg_.id, false, true});
+    }
+    return false;
+  }
+  return true;
+}
+
+void raft_core::handle(const request_vote& m) {
+  // §5.2, §5.4.1: one vote per term, only for a log at least as up-to-date.
+  bool can_vote = state_.voted_for == m.candidate_id
+                  || (state_.voted_for == no_node && leader_ == no_node)
+                  || (m.pre_vote && m.term > term());
+  if (can_vote && log_.is_up_to_date(m.last_log_index, m.last_log_term)) {
+    if (!m.pre_vote) {
+      state_.voted_for = m.candidate_id;
+      election_elapsed_ = 0;
+    }
+    send(m.candidate_id, request_vote_reply{m.term, cfg_.id, true, m.pre_vote});
+  } else {
+    send(m.candidate_id, request_vote_reply{term(), cfg_.id, false, m.pre_vote});
+  }
+}
+
+void raft_core::handle(const request_vote_reply& m) {
+  if (role_ == raft_role::pre_candidate && m.pre_vote)
+    poll(m.voter_id, m.vote_granted);
+  else if (role_ == raft_role::candidate && !m.pre_vote && m.term == term())
+    poll(m.voter_id, m.vote_granted);
+  else if (role_ == raft_role::leader) {
+    if (auto i = progress_.find(m.voter_id); i != progress_.end())
+      i->second.recent_active = true;
+  }
+}
+
+void raft_core::handle(const append_entries& m) {
+  if (role_ != raft_role::follower)
+    become_follower(term(), m.leader_id); // §5.2: a candidate meets the leader
+  leader_ = m.leader_id;
+  election_elapsed_ = 0;
+  append_entries_reply r{term(), cfg_.id, false, 0, 0, 0, 0, m.read_seq};
+  if (m.prev_log_index < log_.committed()) {
+    // Everything up to our commit index is known to match; say so.
+    r.success = true;
+    r.match_index = log_.committed();
+  } else if (log_.matches(m.prev_log_index, m.prev_log_term)) {
+    // §5.3: the consistency check passed.
+    for (std::size_t k = 0; k < m.entries.size(); ++k)
+      if (m.entries[k].index != m.prev_log_index + k + 1)
+        return; // malformed: entries must follow prev_log_index; drop
+    auto last_new = log_.merge(m.prev_log_index, m.entries);
+    // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+    log_.commit_to(std::min(m.leader_commit, last_new));
+    r.success = true;
+    r.match_index = last_new;
+  } else {
+    // Rejection with a hint for fast backtracking (thesis §5.3).
+    r.rejected_index = m.prev_log_index;
+    if (m.prev_log_index > log_.last_index()) {
+      r.conflict_index = log_.last_index() + 1;
+    } else {
+      r.conflict_term = log_.term_at(m.prev_log_index);
+      r.conflict_index = log_.first_index_of_term(m.prev_log_index);
+    }
+  }
+  send(m.leader_id, r);
+}
+
+void raft_core::handle(const append_entries_reply& m) {
+  if (role_ != raft_role::leader)
+    return;
+  auto it = progress_.find(m.follower_id);
+  if (it == progress_.end())
+    return; // not a member
+  auto& pr = it->second;
+  pr.recent_active = true;
+  // Any reply in our term confirms our leadership up to the round it echoes.
+  if (m.read_seq > pr.acked_read_seq) {
+    pr.acked_read_seq = std::min(m.read_seq, read_seq_);
+    release_reads();
+  }
+  if (!m.success) {
+    if (m.rejected_index == 0 && m.conflict_index == 0)
+      return; // only ever sent with a higher term; nothing to do at ours
+    if (pr.decrease_to(m.rejected_index, retry_index(m)))
+      send_append(m.follower_id);
+    return;
+  }
+  if (m.match_index > log_.last_index())
+    return; // malformed: claims entries we never had
+  if (pr.update(m.match_index)) {
+    if (pr.state() == progress::mode::probe)
+      pr.become_replicate();
+    if (maybe_commit())
+      broadcast_pending_ = true;
+  }
+  fill_pipeline(m.follower_id);
+}
+
+void raft_core::handle(const install_snapshot&) {
+  // Snapshots arrive with log compaction; until then no leader sends one.
+}
+
+void raft_core::handle(const install_snapshot_reply&) {
+}
+
+// -- leader -----------------------------------------------------------------
+
+void raft_core::tick_leader() {
+  ++election_elapsed_;
+  ++heartbeat_elapsed_;
+  if (election_elapsed_ >= cfg_.election_ticks) {
+    election_elapsed_ = 0;
+    if (cfg_.check_quorum && !quorum_active()) {
+      // Thesis §6.2: cut off from a majority, stop acting as leader.
+      become_follower(term(), no_node);
+      return;
+    }
+  }
+  if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    for (auto& [id, pr] : progress_) {
+      // A stream that made no progress for a whole heartbeat interval lost
+      // a message: resend from what we know matched.
+      if (pr.state() == progress::mode::replicate && !pr.progressed
+          && pr.match() < log_.last_index())
+        pr.become_probe();
+      pr.progressed = false;
+      pr.resume();
+    }
+    broadcast_heartbeat();
+    for (auto p : peers())
+      fill_pipeline(p);
+  }
+}
+
+bool raft_core::send_append(node_id to) {
+  auto& pr = progress_.at(to);
+  if (pr.paused())
+    return false;
+  append_entries m;
+  m.term = term();
+  m.leader_id = cfg_.id;
+  m.prev_log_index = pr.next() - 1;
+  m.prev_log_term = log_.term_at(m.prev_log_index);
+  m.entries = log_.slice(pr.next(), cfg_.max_entries_per_append,
+                         cfg_.max_bytes_per_append);
+  m.leader_commit = log_.committed();
+  m.read_seq = read_seq_;
+  auto had_entries = !m.entries.empty();
+  pr.sent(m.prev_log_index + m.entries.size(), had_entries);
+  send(to, std::move(m));
+  return true;
+}
+
+void raft_core::fill_pipeline(node_id to) {
+  auto& pr = progress_.at(to);
+  if (pr.state() == progress::mode::probe) {
+    if (pr.next() <= log_.last_index() || pr.match() < log_.last_index())
+      send_append(to);
+    return;
+  }
+  while (pr.next() <= log_.last_index() && send_append(to)) {
+  }
+}
+
+void raft_core::broadcast_heartbeat() {
+  for (auto& [id, pr] : progress_) {
+    // prev = match is known to agree, so a heartbeat never fails the check
+    // and never moves the follower's commit past what it holds.
+    append_entries m{term(), cfg_.id, pr.match(), log_.term_at(pr.match()), {},
+                     log_.committed(), read_seq_};
+    send(id, std::move(m));
+  }
+}
+
+bool raft_core::maybe_commit() {
+  std::vector<uint64_t> matches;
+  for (auto v : cfg_.voters) {
+    if (v == cfg_.id)
+      matches.push_back(log_.stable()); // counts only once durable (§10.2.1)
+    else if (auto i = progress_.find(v); i != progress_.end())
+      matches.push_back(i->second.match());
+    else
+      matches.push_back(0);
+  }
+  auto candidate = quorum_value(std::move(matches));
+  // §5.4.2 (Figure 8): only an entry of the current term commits by counting
+  // replicas; earlier ones commit beneath it.
+  if (candidate <= log_.committed() || log_.term_at(candidate) != term())
+    return false;
+  log_.commit_to(candidate);
+  if (!reads_before_commit_.empty()) {
+    auto waiting = std::move(reads_before_commit_);
+    reads_before_commit_.clear();
+    for (auto ctx : waiting)
+      start_read(ctx);
+  }
+  return true;
+}
+
+bool raft_core::committed_in_current_term() const {
+  return log_.term_at(log_.committed()) == term();
+}
+
+index_t raft_core::retry_index(const append_entries_reply& m) const {
+  if (m.conflict_term != 0) {
+    // If we hold entries of the follower's conflicting term, retry right
+    // after our last one of it; else skip the follower's whole term.
+    if (auto i = log_.last_index_of_term(m.conflict_term, m.rejected_index); i > 0)
+      return i + 1;
+  }
+  return std::max<index_t>(m.conflict_index, 1);
+}
+
+bool raft_core::quorum_active() {
+  std::size_t active = 0;
+  for (auto v : cfg_.voters) {
+    if (v == cfg_.id) {
+      ++active;
+    } else if (auto i = progress_.find(v); i != progress_.end()) {
+      if (i->second.recent_active)
+        ++active;
+      i->second.recent_active = false;
+    }
+  }
+  return active >= majority(cfg_.voters.size());
+}
+
+void raft_core::start_read(uint64_t ctx) {
+  if (cfg_.voters.size() == 1 && promotable()) {
+    ready_reads_.push_back({ctx, log_.committed()});
+    return;
+  }
+  pending_reads_.push_back({ctx, log_.committed(), read_seq_ + 1});
+  read_round_pending_ = true;
+}
+
+void raft_core::release_reads() {
+  std::vector<uint64_t> acked;
+  for (auto v : cfg_.voters) {
+    if (v == cfg_.id)
+      acked.push_back(read_seq_);
+    else if (auto i = progress_.find(v); i != progress_.end())
+      acked.push_back(i->second.acked_read_seq);
+    else
+      acked.push_back(0);
+  }
+  auto confirmed = quorum_value(std::move(acked));
+  auto i = pending_reads_.begin();
+  for (; i != pending_reads_.end() && i->seq <= confirmed; ++i)
+    ready_reads_.push_back({i->ctx, i->index});
+  pending_reads_.erase(pending_reads_.begin(), i);
+}
+
+void raft_core::drop_reads() {
+  for (const auto& r : pending_reads_)
+    dropped_reads_.push_back(r.ctx);
+  dropped_reads_.insert(dropped_reads_.end(), reads_before_commit_.begin(),
+                        reads_before_commit_.end());
+  pending_reads_.clear();
+  reads_before_commit_.clear();
+  read_round_pending_ = false;
+}
+
+void raft_core::send(node_id to, raft_message m) {
+  msgs_.push_back(outgoing{to, std::move(m)});
+}
+
+std::vector<node_id> raft_core::peers() const {
+  std::vector<node_id> out;
+  for (auto v : cfg_.voters)
+    if (v != cfg_.id)
+      out.push_back(v);
+  return out;
+}
+
+} // namespace raft
