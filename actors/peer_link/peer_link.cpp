@@ -1,0 +1,50 @@
+#include "actors/peer_link/peer_link.hpp"
+
+#include <caf/all.hpp>
+
+namespace raft {
+
+namespace {
+
+struct link_state {
+  static inline const char* name = "raft_peer_link";
+  raft_rpc_actor target;
+  bool dropping = false;
+  uint64_t forwarded = 0;
+  uint64_t dropped = 0;
+};
+
+using link_pointer = peer_link_actor::stateful_pointer<link_state>;
+
+template <class Message>
+void forward(link_pointer self, Message& m) {
+  auto& st = self->state;
+  if (st.dropping || !st.target) {
+    ++st.dropped;
+    return;
+  }
+  ++st.forwarded;
+  self->send(st.target, std::move(m));
+}
+
+peer_link_actor::behavior_type link_impl(link_pointer self, raft_rpc_actor target) {
+  self->state.target = std::move(target);
+  return {
+    [self](request_vote& m) { forward(self, m); },
+    [self](request_vote_reply& m) { forward(self, m); },
+    [self](append_entries& m) { forward(self, m); },
+    [self](append_entries_reply& m) { forward(self, m); },
+    [self](install_snapshot& m) { forward(self, m); },
+    [self](install_snapshot_reply& m) { forward(self, m); },
+    [self](drop_atom, bool on) { self->state.dropping = on; },
+    [self](target_atom, raft_rpc_actor& t) { self->state.target = std::move(t); },
+  };
+}
+
+} // namespace
+
+peer_link_actor spawn_peer_link(caf::actor_system& sys, raft_rpc_actor target) {
+  return sys.spawn(link_impl, std::move(target));
+}
+
+} // namespace raft
