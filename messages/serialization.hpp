@@ -87,7 +87,8 @@ typename Inspector::result_type inspect(Inspector& f, persist_ack& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("raft_node_status"), x.id, x.role, x.term,
-           x.leader, x.last_index, x.commit_index, x.applied_index, x.voters);
+           x.leader, x.last_index, x.commit_index, x.applied_index, x.voters,
+           x.state_digest, x.keys);
 }
 
 } // namespace raft

@@ -39,6 +39,10 @@ struct node_status {
   index_t commit_index = 0;
   index_t applied_index = 0;
   std::vector<node_id> voters;
+  /// Digest of the key-value state (equal on nodes that applied the same log).
+  uint64_t state_digest = 0;
+  /// Number of keys in the key-value state.
+  uint64_t keys = 0;
 };
 
 } // namespace raft

@@ -291,6 +291,8 @@ node_actor::behavior_type node_impl(node_pointer self, node_options opts,
     [self](status_atom) -> node_status {
       auto s = self->state.core->status();
       s.applied_index = self->state.kv.applied_index();
+      s.state_digest = self->state.kv.digest();
+      s.keys = self->state.kv.size();
       return s;
     },
     [self](tick_atom, uint64_t generation) {

@@ -243,9 +243,9 @@ private:
 
 } // namespace
 
-TEST_CASE("randomized simulation: invariants hold and no acknowledged write is lost "
-          "under loss, duplication, reordering, partitions, crashes and restarts",
-          "[sim]") {
+// Invariants hold and no acknowledged write is lost under loss, duplication,
+// reordering, partitions, crashes and restarts.
+TEST_CASE("TestRandomizedSimulation", "[sim]") {
   const auto& o = options();
   uint64_t first = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : o.first_seed;
   uint64_t count = o.seed >= 0 ? 1 : o.seeds;
