@@ -37,7 +37,7 @@ struct demo_cluster {
     for (auto a : ids)
       for (auto b : ids)
         if (a != b)
-          links[a][b] = spawn_peer_link(sys, raft_rpc_actor{});
+          links[a][b] = spawn_peer_link(sys, peer_endpoint_actor{});
   }
 
   void start(node_id id) {
@@ -59,7 +59,7 @@ struct demo_cluster {
     nodes[id] = *n;
     for (auto other : ids)
       if (other != id)
-        self->send(links[other][id], target_atom::value, raft_rpc_actor{*n});
+        self->send(links[other][id], target_atom::value, peer_endpoint_actor{*n});
   }
 
   void kill(node_id id) {

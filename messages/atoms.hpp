@@ -19,4 +19,9 @@ using drop_atom = caf::atom_constant<caf::atom("drop")>;
 /// Point a peer link at a (new) target actor.
 using target_atom = caf::atom_constant<caf::atom("target")>;
 
+/// Ask a peer link for its link_status.
+using link_status_atom = caf::atom_constant<caf::atom("link_stat")>;
+/// Tell a gateway which peers to cut off (a simulated partition).
+using partition_atom = caf::atom_constant<caf::atom("partition")>;
+
 } // namespace raft

@@ -24,6 +24,9 @@ struct kv_command {
   std::string key;
   std::string value;
   std::string expected;
+  /// Set by a follower that forwards the command to its leader; a forwarded
+  /// command is never forwarded again (no loops on stale leader hints).
+  uint8_t forwarded = 0;
 };
 
 /// The outcome of a client command.

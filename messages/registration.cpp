@@ -20,8 +20,12 @@ void register_message_types(caf::actor_system_config& cfg) {
     .add_message_type<persist_request>("raft_persist_request")
     .add_message_type<persist_ack>("raft_persist_ack")
     .add_message_type<node_status>("raft_node_status")
+    .add_message_type<peer_info>("raft_peer_info")
+    .add_message_type<link_status>("raft_link_status")
     .add_message_type<raft_rpc_actor>("raft_rpc_actor")
-    .add_message_type<node_actor>("raft_node_actor");
+    .add_message_type<node_actor>("raft_node_actor")
+    .add_message_type<peer_endpoint_actor>("raft_peer_endpoint_actor")
+    .add_message_type<gateway_actor>("raft_gateway_actor");
 }
 
 } // namespace raft

@@ -64,7 +64,7 @@ typename Inspector::result_type inspect(Inspector& f, install_snapshot_reply& x)
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, kv_command& x) {
   return f(caf::meta::type_name("raft_kv_command"), x.op, x.key, x.value,
-           x.expected);
+           x.expected, x.forwarded);
 }
 
 template <class Inspector>
@@ -85,10 +85,22 @@ typename Inspector::result_type inspect(Inspector& f, persist_ack& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
+  return f(caf::meta::type_name("raft_peer_info"), x.id, x.address, x.connected,
+           x.last_contact_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_status& x) {
+  return f(caf::meta::type_name("raft_link_status"), x.peer, x.address, x.connected,
+           x.dropping, x.forwarded, x.dropped);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("raft_node_status"), x.id, x.role, x.term,
            x.leader, x.last_index, x.commit_index, x.applied_index, x.voters,
-           x.state_digest, x.keys);
+           x.state_digest, x.keys, x.peers);
 }
 
 } // namespace raft

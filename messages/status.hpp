@@ -29,6 +29,27 @@ inline const char* to_string(raft_role r) {
   return "invalid";
 }
 
+/// One peer as a node sees it.
+struct peer_info {
+  node_id id = no_node;
+  /// host:port, if known.
+  std::string address;
+  /// Whether the link to it is connected (always true for local links).
+  bool connected = false;
+  /// Milliseconds since the node last received a message from it; -1: never.
+  int64_t last_contact_ms = -1;
+};
+
+/// What a peer link reports about itself.
+struct link_status {
+  node_id peer = no_node;
+  std::string address;
+  bool connected = false;
+  bool dropping = false;
+  uint64_t forwarded = 0;
+  uint64_t dropped = 0;
+};
+
 /// A snapshot of one node's Raft state.
 struct node_status {
   node_id id = no_node;
@@ -43,6 +64,8 @@ struct node_status {
   uint64_t state_digest = 0;
   /// Number of keys in the key-value state.
   uint64_t keys = 0;
+  /// The other members.
+  std::vector<peer_info> peers;
 };
 
 } // namespace raft

@@ -60,6 +60,9 @@ struct node_state {
   std::multimap<index_t, uint64_t> confirmed;
   uint64_t next_read = 0;
 
+  /// When each peer was last heard from (for status).
+  std::map<node_id, caf::actor_clock::time_point> last_contact;
+
   raft_role last_role = raft_role::follower;
   term_t last_term = 0;
   node_id last_leader = no_node;
@@ -240,8 +243,17 @@ caf::result<client_reply> handle_command(node_pointer self, kv_command& cmd) {
     r.message = "unknown operation";
     return r;
   }
-  if (st.core->role() != raft_role::leader)
+  if (st.core->role() != raft_role::leader) {
+    // A follower forwards to the leader it knows, once; the leader answers
+    // the client directly.
+    auto leader = st.core->leader();
+    auto link = st.peers.find(leader);
+    if (cmd.forwarded == 0 && link != st.peers.end()) {
+      cmd.forwarded = 1;
+      return self->delegate(link->second, std::move(cmd));
+    }
     return not_leader(self);
+  }
   auto rp = self->make_response_promise<client_reply>();
   if (cmd.op == kv_op::get) {
     auto ctx = ++st.next_read;
@@ -258,7 +270,11 @@ caf::result<client_reply> handle_command(node_pointer self, kv_command& cmd) {
 
 template <class Message>
 void on_peer_message(node_pointer self, Message& m) {
-  self->state.core->step(raft_message{std::move(m)});
+  raft_message msg{std::move(m)};
+  auto from = message_sender(msg);
+  if (self->state.peers.contains(from))
+    self->state.last_contact[from] = self->clock().now();
+  self->state.core->step(msg);
   observe(self);
   schedule_ready(self);
 }
@@ -293,6 +309,16 @@ node_actor::behavior_type node_impl(node_pointer self, node_options opts,
       s.applied_index = self->state.kv.applied_index();
       s.state_digest = self->state.kv.digest();
       s.keys = self->state.kv.size();
+      auto now = self->clock().now();
+      for (const auto& [id, link] : self->state.peers) {
+        peer_info p;
+        p.id = id;
+        p.connected = static_cast<bool>(link);
+        if (auto i = self->state.last_contact.find(id); i != self->state.last_contact.end())
+          p.last_contact_ms
+            = std::chrono::duration_cast<std::chrono::milliseconds>(now - i->second).count();
+        s.peers.push_back(std::move(p));
+      }
       return s;
     },
     [self](tick_atom, uint64_t generation) {

@@ -60,8 +60,9 @@ struct node_options {
   std::shared_ptr<node_observer> observer;
 };
 
-/// The peers of a node: where to send RPCs for each other member.
-using peer_map = std::map<node_id, raft_rpc_actor>;
+/// The peers of a node: where to send RPCs (and forward client commands)
+/// for each other member -- usually a peer_link.
+using peer_map = std::map<node_id, peer_endpoint_actor>;
 
 /// Opens the node's storage (recovering term, vote and log from data_dir),
 /// spawns its storage actor and the node actor, linked so that one failing

@@ -23,6 +23,22 @@ bool is_leader_traffic(const raft_message& m) {
 
 } // namespace
 
+node_id message_sender(const raft_message& m) {
+  return std::visit(overload{
+                      [](const request_vote& x) { return x.candidate_id; },
+                      [](const request_vote_reply& x) { return x.voter_id; },
+                      [](const append_entries& x) { return x.leader_id; },
+                      [](const append_entries_reply& x) { return x.follower_id; },
+                      [](const install_snapshot& x) { return x.leader_id; },
+                      [](const install_snapshot_reply& x) { return x.follower_id; },
+                    },
+                    m);
+}
+
+term_t message_term(const raft_message& m) {
+  return std::visit([](const auto& x) { return x.term; }, m);
+}
+
 raft_core::raft_core(raft_config cfg, hard_state state, std::vector<log_entry> log)
   : cfg_(std::move(cfg)),
     rng_(cfg_.seed * 0x9E3779B97F4A7C15ull + cfg_.id),
@@ -51,19 +67,10 @@ void raft_core::tick() {
 }
 
 void raft_core::step(const raft_message& m) {
-  auto [term, from] = std::visit(
-    overload{
-      [](const request_vote& x) { return std::pair{x.term, x.candidate_id}; },
-      [](const request_vote_reply& x) { return std::pair{x.term, x.voter_id}; },
-      [](const append_entries& x) { return std::pair{x.term, x.leader_id}; },
-      [](const append_entries_reply& x) { return std::pair{x.term, x.follower_id}; },
-      [](const install_snapshot& x) { return std::pair{x.term, x.leader_id}; },
-      [](const install_snapshot_reply& x) { return std::pair{x.term, x.follower_id}; },
-    },
-    m);
+  auto from = message_sender(m);
   if (from == no_node || from == cfg_.id)
     return; // malformed: drop
-  if (!check_term(term, from, m))
+  if (!check_term(message_term(m), from, m))
     return;
   std::visit([this](const auto& x) { handle(x); }, m);
 }

@@ -30,6 +30,11 @@ using raft_message
   = std::variant<request_vote, request_vote_reply, append_entries,
                  append_entries_reply, install_snapshot, install_snapshot_reply>;
 
+/// The node that sent `m` (as the message itself says).
+node_id message_sender(const raft_message& m);
+/// The term `m` carries.
+term_t message_term(const raft_message& m);
+
 /// A message and its destination.
 struct outgoing {
   node_id to = no_node;

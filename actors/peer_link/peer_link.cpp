@@ -8,7 +8,7 @@ namespace {
 
 struct link_state {
   static inline const char* name = "raft_peer_link";
-  raft_rpc_actor target;
+  peer_endpoint_actor target;
   bool dropping = false;
   uint64_t forwarded = 0;
   uint64_t dropped = 0;
@@ -27,7 +27,7 @@ void forward(link_pointer self, Message& m) {
   self->send(st.target, std::move(m));
 }
 
-peer_link_actor::behavior_type link_impl(link_pointer self, raft_rpc_actor target) {
+peer_link_actor::behavior_type link_impl(link_pointer self, peer_endpoint_actor target) {
   self->state.target = std::move(target);
   return {
     [self](request_vote& m) { forward(self, m); },
@@ -36,14 +36,41 @@ peer_link_actor::behavior_type link_impl(link_pointer self, raft_rpc_actor targe
     [self](append_entries_reply& m) { forward(self, m); },
     [self](install_snapshot& m) { forward(self, m); },
     [self](install_snapshot_reply& m) { forward(self, m); },
+    [self](kv_command& cmd) -> caf::result<client_reply> {
+      auto& st = self->state;
+      if (st.dropping || !st.target) {
+        ++st.dropped;
+        client_reply r;
+        r.status = reply_status::unavailable;
+        r.message = "peer unreachable";
+        return r; // nothing was sent on, so nothing was applied
+      }
+      ++st.forwarded;
+      return self->delegate(st.target, std::move(cmd));
+    },
+    [self](status_atom) -> caf::result<node_status> {
+      auto& st = self->state;
+      if (st.dropping || !st.target)
+        return caf::make_error(caf::sec::request_receiver_down, "peer unreachable");
+      return self->delegate(st.target, status_atom::value);
+    },
     [self](drop_atom, bool on) { self->state.dropping = on; },
-    [self](target_atom, raft_rpc_actor& t) { self->state.target = std::move(t); },
+    [self](target_atom, peer_endpoint_actor& t) { self->state.target = std::move(t); },
+    [self](link_status_atom) -> link_status {
+      auto& st = self->state;
+      link_status s;
+      s.connected = static_cast<bool>(st.target);
+      s.dropping = st.dropping;
+      s.forwarded = st.forwarded;
+      s.dropped = st.dropped;
+      return s;
+    },
   };
 }
 
 } // namespace
 
-peer_link_actor spawn_peer_link(caf::actor_system& sys, raft_rpc_actor target) {
+peer_link_actor spawn_peer_link(caf::actor_system& sys, peer_endpoint_actor target) {
   return sys.spawn(link_impl, std::move(target));
 }
 

@@ -13,6 +13,6 @@
 namespace raft {
 
 /// Spawns a link forwarding to `target` (may be null until set with target_atom).
-peer_link_actor spawn_peer_link(caf::actor_system& sys, raft_rpc_actor target);
+peer_link_actor spawn_peer_link(caf::actor_system& sys, peer_endpoint_actor target);
 
 } // namespace raft

@@ -74,7 +74,7 @@ actor_cluster::actor_cluster(std::size_t n, uint64_t seed) : seed_(seed) {
   for (auto from : ids_)
     for (auto to : ids_)
       if (from != to)
-        nodes_[from].links[to] = spawn_peer_link(*sys_, raft_rpc_actor{});
+        nodes_[from].links[to] = spawn_peer_link(*sys_, peer_endpoint_actor{});
   for (auto id : ids_)
     spawn(id);
   run();
@@ -111,7 +111,7 @@ void actor_cluster::spawn(node_id id) {
   slot.alive = true;
   for (auto& [other, n] : nodes_)
     if (other != id)
-      caf::anon_send(n.links.at(id), target_atom::value, raft_rpc_actor{slot.actor});
+      caf::anon_send(n.links.at(id), target_atom::value, peer_endpoint_actor{slot.actor});
 }
 
 void actor_cluster::run() {

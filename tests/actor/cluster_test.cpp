@@ -96,9 +96,15 @@ void check_basic_cluster(std::size_t n) {
   }
   REQUIRE(c.request(leader, get_cmd("absent")).status == reply_status::not_found);
 
-  // A follower refuses and names the leader.
+  // A follower forwards a client's command to the leader...
   auto follower = leader == 1 ? node_id{2} : node_id{1};
-  auto r = c.request(follower, put_cmd("k", "v"));
+  REQUIRE(c.request(follower, put_cmd("via-follower", "v")).status == reply_status::ok);
+  REQUIRE(c.request(follower, get_cmd("via-follower")).value == "v");
+  // ...but only once: a command that was already forwarded is refused with
+  // the leader's id, so stale hints cannot make it loop.
+  auto again = put_cmd("k", "v");
+  again.forwarded = 1;
+  auto r = c.request(follower, again);
   REQUIRE(r.status == reply_status::not_leader);
   REQUIRE(r.leader_hint == leader);
 
@@ -106,7 +112,7 @@ void check_basic_cluster(std::size_t n) {
   REQUIRE(c.run_until([&] { return converged(c); }, ms(1000)));
   for (auto id : c.ids()) {
     auto kv = state_of(c, id);
-    REQUIRE(kv.size() == 20);
+    REQUIRE(kv.size() == 21);
     REQUIRE(kv.digest() == state_of(c, leader).digest());
   }
   require_prefixes(c);
@@ -117,7 +123,7 @@ void check_basic_cluster(std::size_t n) {
 
 TEST_CASE("TestCluster3Nodes", "[actor][cluster]") {
   // A 3-node cluster elects one leader, replicates writes to all nodes and
-  // serves linearizable reads (ReadIndex); followers redirect to the leader.
+  // serves linearizable reads (ReadIndex); followers forward to the leader.
   check_basic_cluster(3);
 }
 
