@@ -18,8 +18,12 @@ struct raft_config {
   /// The voting members, this node included if it votes.
   std::vector<node_id> voters;
   /// Base election timeout in ticks; each term draws a timeout uniformly from
-  /// [election_ticks, 2 * election_ticks) (§5.2: randomized to split votes rarely).
+  /// [election_ticks, election_ticks_max) (§5.2: randomized so that split
+  /// votes are rare). Check-quorum and the vote lease use election_ticks.
   int election_ticks = 10;
+  /// Upper end (exclusive) of the randomized election timeout; 0 means
+  /// 2 * election_ticks.
+  int election_ticks_max = 0;
   /// A leader sends heartbeats every heartbeat_ticks; must be < election_ticks.
   int heartbeat_ticks = 1;
   /// Pre-vote (thesis §9.6): a node first asks whether it could win before it

@@ -49,6 +49,10 @@ raft_core::raft_core(raft_config cfg, hard_state state, std::vector<log_entry> l
     throw std::invalid_argument("raft_core: node id 0 is reserved");
   if (cfg_.heartbeat_ticks <= 0 || cfg_.election_ticks <= cfg_.heartbeat_ticks)
     throw std::invalid_argument("raft_core: need 0 < heartbeat_ticks < election_ticks");
+  if (cfg_.election_ticks_max == 0)
+    cfg_.election_ticks_max = 2 * cfg_.election_ticks;
+  if (cfg_.election_ticks_max <= cfg_.election_ticks)
+    throw std::invalid_argument("raft_core: need election_ticks < election_ticks_max");
   if (cfg_.max_inflight == 0)
     throw std::invalid_argument("raft_core: max_inflight must be positive");
   reset_election_timer();
@@ -167,7 +171,7 @@ node_status raft_core::status() const {
 void raft_core::reset_election_timer() {
   election_elapsed_ = 0;
   std::uniform_int_distribution<int> dist(cfg_.election_ticks,
-                                          2 * cfg_.election_ticks - 1);
+                                          cfg_.election_ticks_max - 1);
   randomized_timeout_ = dist(rng_);
 }
 
