@@ -46,11 +46,13 @@ void invariant_checker::check_election_safety(const raft_core& core) {
 
 index_t invariant_checker::check_log_changes(const raft_core& core, node_view& v) {
   const auto& log = core.log();
-  // Logs change only at their tail: find the first index that differs from
-  // what we saw last time.
-  index_t same = std::min<index_t>(v.log.size(), log.last_index());
-  while (same > 0 && !(v.log[same - 1] == key_of(log.at(same))))
-    --same;
+  // Find the first index that differs from what we saw last time, scanning
+  // from the front: a correct log only changes at its tail, but the checker
+  // must not assume what it checks.
+  index_t common = std::min<index_t>(v.log.size(), log.last_index());
+  index_t same = 0;
+  while (same < common && v.log[same] == key_of(log.at(same + 1)))
+    ++same;
   bool was_leader_now = v.leader && core.role() == raft_role::leader
                         && v.term == core.term();
   if (was_leader_now && same < v.log.size())

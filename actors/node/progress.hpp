@@ -60,6 +60,8 @@ public:
   bool progressed = false;
   /// The highest read round this follower acknowledged (ReadIndex).
   uint64_t acked_read_seq = 0;
+  /// The commit index the last message sent lets this follower reach.
+  index_t sent_commit = 0;
 
 private:
   void become_probe_at(index_t next);

@@ -121,6 +121,12 @@ ready raft_core::take_ready() {
       for (auto p : peers())
         fill_pipeline(p);
     }
+    // A follower whose last message carried an older commit index learns
+    // the new one now, not at the next heartbeat (it applies sooner).
+    // (A follower can commit only what it is known to hold: up to its match.)
+    for (auto& [id, pr] : progress_)
+      if (pr.sent_commit < std::min(log_.committed(), pr.match()))
+        send_heartbeat(id, pr);
   }
   rd.entries = log_.take_unpersisted();
   if (state_ != persisted_state_) {
@@ -439,6 +445,8 @@ bool raft_core::send_append(node_id to) {
                          cfg_.max_bytes_per_append);
   m.leader_commit = log_.committed();
   m.read_seq = read_seq_;
+  // What the follower may commit from this message (Figure 2).
+  pr.sent_commit = std::min(m.leader_commit, m.prev_log_index + m.entries.size());
   auto had_entries = !m.entries.empty();
   pr.sent(m.prev_log_index + m.entries.size(), had_entries);
   send(to, std::move(m));
@@ -457,13 +465,17 @@ void raft_core::fill_pipeline(node_id to) {
 }
 
 void raft_core::broadcast_heartbeat() {
-  for (auto& [id, pr] : progress_) {
-    // prev = match is known to agree, so a heartbeat never fails the check
-    // and never moves the follower's commit past what it holds.
-    append_entries m{term(), cfg_.id, pr.match(), log_.term_at(pr.match()), {},
-                     log_.committed(), read_seq_};
-    send(id, std::move(m));
-  }
+  for (auto& [id, pr] : progress_)
+    send_heartbeat(id, pr);
+}
+
+void raft_core::send_heartbeat(node_id to, progress& pr) {
+  // prev = match is known to agree, so a heartbeat never fails the check
+  // and never moves the follower's commit past what it holds.
+  append_entries m{term(), cfg_.id, pr.match(), log_.term_at(pr.match()), {},
+                   log_.committed(), read_seq_};
+  pr.sent_commit = std::min(log_.committed(), pr.match());
+  send(to, std::move(m));
 }
 
 bool raft_core::maybe_commit() {

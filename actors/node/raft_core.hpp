@@ -147,6 +147,7 @@ private:
   bool send_append(node_id to);
   void fill_pipeline(node_id to);
   void broadcast_heartbeat();
+  void send_heartbeat(node_id to, progress& pr);
   bool maybe_commit();
   bool committed_in_current_term() const;
   index_t retry_index(const append_entries_reply& m) const;

@@ -86,16 +86,9 @@ TEST_CASE("§5.3 a proposal is replicated to every follower, committed and appli
 }
 
 TEST_CASE("§5.3 a follower learns a commit from the leader without waiting for a heartbeat",
-          "[replication][!mayfail]") {
-  // BUG: raft_core::handle(append_entries_reply) and on_persisted
-  // (raft_core.cpp) set broadcast_pending_ when the commit index advances,
-  // "to let followers learn the commit promptly", but take_ready() answers
-  // broadcast_pending_ with fill_pipeline(), which in
-  // replicate mode sends nothing once every entry is in flight (and in probe
-  // mode only when match < last). So no message carries the new commit index
-  // until the next heartbeat tick: followers apply one heartbeat interval
-  // late. Liveness/latency only, not safety. etcd's bcastAppend sends an
-  // empty MsgApp for this.
+          "[replication]") {
+  // Once the leader commits, followers hear of it right away (an empty
+  // AppendEntries), so they apply without waiting a heartbeat interval.
   steady_cluster c(5);
   auto& sim = c.sim;
   auto p = sim.put(c.leader, "x", "1");
