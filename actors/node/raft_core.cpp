@@ -343,9 +343,8 @@ void raft_core::handle(const append_entries& m) {
     r.match_index = log_.committed();
   } else if (log_.matches(m.prev_log_index, m.prev_log_term)) {
     // §5.3: the consistency check passed.
-    for (std::size_t k = 0; k < m.entries.size(); ++k)
-      if (m.entries[k].index != m.prev_log_index + k + 1)
-        return; // malformed: entries must follow prev_log_index; drop
+    if (!well_formed(m))
+      return; // malformed or impossible: drop, never let it cut our log
     auto last_new = log_.merge(m.prev_log_index, m.entries);
     // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
     log_.commit_to(std::min(m.leader_commit, last_new));
@@ -362,6 +361,23 @@ void raft_core::handle(const append_entries& m) {
     }
   }
   send(m.leader_id, r);
+}
+
+bool raft_core::well_formed(const append_entries& m) const {
+  term_t prev = m.prev_log_term;
+  for (std::size_t k = 0; k < m.entries.size(); ++k) {
+    const auto& e = m.entries[k];
+    // Entries follow prev_log_index, their terms never decrease and never
+    // exceed the leader's.
+    if (e.index != m.prev_log_index + k + 1 || e.term < prev || e.term > m.term)
+      return false;
+    prev = e.term;
+    // A correct leader never contradicts a committed entry (Log Matching,
+    // Leader Completeness); a message that does is dropped, not applied.
+    if (e.index <= log_.committed() && !log_.matches(e.index, e.term))
+      return false;
+  }
+  return true;
 }
 
 void raft_core::handle(const append_entries_reply& m) {

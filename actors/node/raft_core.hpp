@@ -138,6 +138,7 @@ private:
   void handle(const request_vote& m);
   void handle(const request_vote_reply& m);
   void handle(const append_entries& m);
+  bool well_formed(const append_entries& m) const;
   void handle(const append_entries_reply& m);
   void handle(const install_snapshot& m);
   void handle(const install_snapshot_reply& m);
