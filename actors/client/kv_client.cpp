@@ -1,0 +1,239 @@
+#include "actors/client/kv_client.hpp"
+
+#include "actors/client/awaiters.hpp"
+#include "actors/client/connect.hpp"
+#include "actors/client/retry_policy.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+
+namespace raft {
+
+namespace {
+
+client_reply make_reply(reply_status status, std::string message) {
+  client_reply r;
+  r.status = status;
+  r.message = std::move(message);
+  return r;
+}
+
+kv_command make_command(kv_op op, std::string key, std::string value = {},
+                        std::string expected = {}) {
+  kv_command cmd;
+  cmd.op = op;
+  cmd.key = std::move(key);
+  cmd.value = std::move(value);
+  cmd.expected = std::move(expected);
+  return cmd;
+}
+
+} // namespace
+
+kv_client::kv_client(caf::event_based_actor* self, std::vector<endpoint> endpoints,
+                     client_options opts)
+  : self_(self), endpoints_(std::move(endpoints)), opts_(opts) {
+  // Invariant: endpoints_ never changes size, so indices stay valid across
+  // co_awaits; only handles and ids are filled in.
+}
+
+task<client_reply> kv_client::put(std::string key, std::string value) {
+  return execute(make_command(kv_op::put, std::move(key), std::move(value)));
+}
+
+task<client_reply> kv_client::get(std::string key) {
+  return execute(make_command(kv_op::get, std::move(key)));
+}
+
+task<client_reply> kv_client::del(std::string key) {
+  return execute(make_command(kv_op::del, std::move(key)));
+}
+
+task<client_reply> kv_client::cas(std::string key, std::string expected, std::string value) {
+  return execute(make_command(kv_op::cas, std::move(key), std::move(value), std::move(expected)));
+}
+
+task<client_reply> kv_client::execute(kv_command cmd) {
+  ++stats_.commands;
+  // Only a node marks a command as forwarded (it is then never forwarded
+  // again); a client always sends fresh ones.
+  cmd.forwarded = 0;
+  if (endpoints_.empty()) {
+    ++stats_.gave_up;
+    ++stats_.completed;
+    co_return make_reply(reply_status::unavailable, "the client has no endpoints");
+  }
+  const auto deadline = self_->clock().now() + opts_.overall_timeout;
+  auto i = preferred_ % endpoints_.size();
+  std::string last_reason = "no attempt made";
+  node_id last_hint = no_node;
+  std::size_t since_pause = 0; // attempts since the last backoff
+  int pauses = 0;
+  int attempts = 0;
+  for (; attempts < opts_.max_attempts; ++attempts) {
+    auto budget = std::min(opts_.request_timeout, deadline - self_->clock().now());
+    if (budget <= caf::timespan::zero())
+      break;
+    ++stats_.attempts;
+    retry_decision d;
+    node_id hint = no_node;
+    auto handle = co_await ready(i, budget, true);
+    if (!handle) {
+      // Nothing was sent to the node.
+      ++stats_.undelivered;
+      last_reason = "endpoint " + std::to_string(i) + ": " + render(handle.error());
+      d = after_failure(cmd.op, request_failure::never_delivered);
+    } else {
+      budget = std::min(opts_.request_timeout, deadline - self_->clock().now());
+      if (budget <= caf::timespan::zero())
+        break; // not sent: nothing to be unsure about
+      auto reply = co_await request<client_reply>(self_, *handle, budget, cmd);
+      if (reply) {
+        d = after_reply(cmd.op, reply->status);
+        if (d.step == next_step::finish) {
+          preferred_ = i;
+          ++stats_.completed;
+          co_return std::move(*reply);
+        }
+        if (reply->status == reply_status::not_leader)
+          ++stats_.not_leader;
+        else if (reply->status == reply_status::unavailable)
+          ++stats_.unavailable;
+        hint = reply->leader_hint;
+        if (hint != no_node)
+          last_hint = hint;
+        last_reason = "endpoint " + std::to_string(i) + ": " + to_string(reply->status)
+                      + (reply->message.empty() ? "" : " (" + reply->message + ")");
+      } else {
+        auto failure = classify_failure(reply.error());
+        if (failure == request_failure::timed_out)
+          ++stats_.timeouts;
+        if (failure == request_failure::never_delivered) {
+          ++stats_.undelivered;
+          forget_handle(i, *handle);
+        }
+        d = after_failure(cmd.op, failure);
+        if (d.step == next_step::report_unknown) {
+          // The write was sent and may be applied (or still be): its outcome
+          // cannot be known. Never report it failed; never send it again.
+          ++stats_.unknown;
+          ++stats_.completed;
+          co_return make_reply(reply_status::unknown,
+                               "no answer from endpoint " + std::to_string(i) + ": "
+                                 + render(reply.error()));
+        }
+        last_reason = "endpoint " + std::to_string(i) + ": " + render(reply.error());
+      }
+    }
+    // Where to go next.
+    auto next = next_index(i);
+    if (d.step == next_step::follow_hint && hint != no_node) {
+      auto j = index_of(hint);
+      if (j && *j != i) {
+        next = *j;
+        preferred_ = next; // later commands go straight to the leader too
+      }
+    }
+    i = next;
+    if (d.backoff || ++since_pause >= endpoints_.size()) {
+      auto pause = std::min(backoff_delay(opts_.retry_backoff, pauses++),
+                            deadline - self_->clock().now());
+      since_pause = 0;
+      if (pause <= caf::timespan::zero())
+        break;
+      ++stats_.backoffs;
+      co_await sleep_for(self_, pause);
+    }
+  }
+  // Every attempt so far definitely did not apply the command.
+  ++stats_.gave_up;
+  ++stats_.completed;
+  auto r = make_reply(reply_status::unavailable, "gave up after " + std::to_string(attempts)
+                                                   + " attempts; last: " + last_reason);
+  r.leader_hint = last_hint;
+  co_return r;
+}
+
+task<std::vector<endpoint_status>> kv_client::status() {
+  std::vector<endpoint_status> result;
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+    endpoint_status es;
+    es.address = endpoints_[i].address;
+    es.id = endpoints_[i].id;
+    auto handle = co_await ready(i, opts_.request_timeout, false);
+    if (!handle) {
+      es.error = render(handle.error());
+      result.push_back(std::move(es));
+      continue;
+    }
+    auto st = co_await request<node_status>(self_, *handle, opts_.request_timeout,
+                                            status_atom::value);
+    if (st) {
+      learn(i, *st);
+      es.id = st->id;
+      es.reachable = true;
+      es.status = std::move(*st);
+    } else {
+      if (classify_failure(st.error()) == request_failure::never_delivered)
+        forget_handle(i, *handle);
+      es.error = render(st.error());
+    }
+    result.push_back(std::move(es));
+  }
+  co_return result;
+}
+
+task<caf::expected<peer_endpoint_actor>> kv_client::ready(std::size_t i, caf::timespan timeout,
+                                                          bool learn_id) {
+  auto handle = endpoints_[i].handle;
+  if (!handle) {
+    if (endpoints_[i].address.empty())
+      co_return caf::make_error(caf::sec::invalid_argument,
+                                "endpoint has neither a handle nor an address");
+    ++stats_.connects;
+    auto connected = co_await connect(self_, endpoints_[i].address, timeout);
+    if (!connected)
+      co_return connected.error();
+    handle = *connected;
+    endpoints_[i].handle = handle;
+  }
+  if (learn_id && endpoints_[i].id == no_node) {
+    // Status is read-only: probing costs one round trip and nothing else.
+    auto st = co_await request<node_status>(self_, handle, timeout, status_atom::value);
+    if (!st) {
+      if (classify_failure(st.error()) == request_failure::never_delivered)
+        forget_handle(i, handle);
+      co_return st.error();
+    }
+    learn(i, *st);
+  }
+  co_return handle;
+}
+
+void kv_client::forget_handle(std::size_t i, const peer_endpoint_actor& dead) {
+  auto& ep = endpoints_[i];
+  if (!ep.address.empty() && ep.handle == dead)
+    ep.handle = peer_endpoint_actor{};
+}
+
+void kv_client::learn(std::size_t i, const node_status& s) {
+  if (s.id != no_node)
+    endpoints_[i].id = s.id;
+  if (s.leader != no_node)
+    if (auto j = index_of(s.leader))
+      preferred_ = *j;
+}
+
+std::optional<std::size_t> kv_client::index_of(node_id id) const {
+  for (std::size_t i = 0; i < endpoints_.size(); ++i)
+    if (endpoints_[i].id == id)
+      return i;
+  return std::nullopt;
+}
+
+std::string kv_client::render(const caf::error& err) const {
+  return self_->system().render(err);
+}
+
+} // namespace raft
