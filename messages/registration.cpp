@@ -22,6 +22,9 @@ void register_message_types(caf::actor_system_config& cfg) {
     .add_message_type<node_status>("raft_node_status")
     .add_message_type<peer_info>("raft_peer_info")
     .add_message_type<link_status>("raft_link_status")
+    // partition_atom's argument: vector<uint64_t> is no CAF builtin, and the
+    // name is part of the interface every node advertises.
+    .add_message_type<std::vector<node_id>>("raft_node_id_list")
     .add_message_type<raft_rpc_actor>("raft_rpc_actor")
     .add_message_type<node_actor>("raft_node_actor")
     .add_message_type<peer_endpoint_actor>("raft_peer_endpoint_actor")

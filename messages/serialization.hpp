@@ -93,7 +93,7 @@ typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_status& x) {
   return f(caf::meta::type_name("raft_link_status"), x.peer, x.address, x.connected,
-           x.dropping, x.forwarded, x.dropped);
+           x.dropping, x.forwarded, x.dropped, x.last_connected_ms);
 }
 
 template <class Inspector>

@@ -48,6 +48,8 @@ struct link_status {
   bool dropping = false;
   uint64_t forwarded = 0;
   uint64_t dropped = 0;
+  /// Milliseconds since the link last became connected; -1: never.
+  int64_t last_connected_ms = -1;
 };
 
 /// A snapshot of one node's Raft state.

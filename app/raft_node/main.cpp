@@ -1,0 +1,215 @@
+// raft-node: one member of a caf-raft cluster, as a process.
+//
+//   raft-node --raft.id=1 --raft.port=7001 --raft.data-dir=/var/lib/raft/1
+//             --raft.peers='["2=127.0.0.1:7002","3=127.0.0.1:7003"]'
+//   raft-node --config-file=node1.ini           # [raft] section, same names
+//
+// It validates its whole configuration first and exits 1 with one line on
+// stderr naming the problem. Then it publishes its gateway on host:port,
+// starts the node under a supervisor and prints
+//
+//   raft-node <id> listening on <host>:<port>
+//
+// once (tests and the cluster manager wait for that line). One log line per
+// role or term change follows (log-level info). SIGTERM or SIGINT stop it
+// cleanly (exit 0); if the supervisor runs out of restarts it exits 3.
+
+#include "actors/cluster/supervisor.hpp"
+#include "app/raft_node/basp_guard.hpp"
+#include "app/raft_node/node_config.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <pthread.h>
+#include <random>
+#include <unistd.h>
+
+using namespace raft;
+
+namespace {
+
+/// Sent to ourselves when the supervisor gives up (never expected from outside).
+constexpr int give_up_signal = SIGUSR1;
+
+std::mutex output_mutex;
+
+void print_line(FILE* out, const std::string& line) {
+  std::lock_guard<std::mutex> guard{output_mutex};
+  std::fputs(line.c_str(), out);
+  std::fputc('\n', out);
+  std::fflush(out);
+}
+
+/// A log line with a wall-clock timestamp (HH:MM:SS.mmm).
+void log_line(const std::string& prefix, const std::string& line) {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto t = system_clock::to_time_t(now);
+  auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char stamp[32];
+  std::snprintf(stamp, sizeof(stamp), "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
+  print_line(stdout, std::string{stamp} + " " + prefix + line);
+}
+
+int config_error(const std::string& why) {
+  print_line(stderr, "raft-node: configuration error: " + why);
+  return 1;
+}
+
+/// The text of an error made with make_error(code, "text"), or its rendering.
+std::string error_text(caf::actor_system& sys, const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return sys.render(err);
+}
+
+struct give_up_record {
+  std::atomic<bool> gave_up{false};
+  std::mutex mtx;
+  std::string reason;
+};
+
+process_options make_process_options(const node_plan& plan, give_up_record& record) {
+  auto prefix = "raft-node " + std::to_string(plan.id) + " ";
+  std::function<void(const std::string&)> info;
+  std::function<void(const std::string&)> debug;
+  if (plan.level != log_level::quiet)
+    info = [prefix](const std::string& line) { log_line(prefix, line); };
+  if (plan.level == log_level::debug)
+    debug = info;
+  process_options o;
+  o.node.raft.id = plan.id;
+  o.node.raft.voters.push_back(plan.id);
+  for (const auto& p : plan.peers)
+    o.node.raft.voters.push_back(p.id);
+  o.node.raft.election_ticks = plan.election_ticks;
+  o.node.raft.election_ticks_max = plan.election_ticks_max;
+  o.node.raft.heartbeat_ticks = plan.heartbeat_ticks;
+  o.node.raft.seed = std::random_device{}() ^ (plan.id << 32);
+  o.node.tick_interval = plan.tick;
+  o.node.data_dir = plan.data_dir;
+  o.node.detached_storage = true;
+  // Role and term changes are the node's info lines; errors always print.
+  o.node.log = [prefix, info](const std::string& line) {
+    if (info)
+      info(line);
+    else if (line.find("fail") != std::string::npos)
+      print_line(stderr, prefix + line);
+  };
+  o.peers = plan.peers;
+  // The gateway listens on an internal loopback port; the guard owns the
+  // configured host:port and relays to it (see basp_guard.hpp).
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.link.seed = o.node.raft.seed;
+  o.link.log = info;
+  o.link.debug = debug;
+  o.gateway.log = info;
+  o.log = [prefix](const std::string& line) { log_line(prefix, line); }; // restarts: always
+  o.on_give_up = [&record](int, const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> guard{record.mtx};
+      record.reason = reason;
+    }
+    record.gave_up = true;
+    ::kill(::getpid(), give_up_signal);
+  };
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread exists, so every thread the
+  // actor system starts inherits the mask and main alone takes them (sigwait).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, give_up_signal);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  raft_node_config cfg;
+  if (auto err = cfg.parse(argc, argv))
+    return config_error("invalid option or config file: " + cfg.render(err)
+                        + " (strings in a config file need quotes; see --long-help)");
+  if (cfg.cli_helptext_printed)
+    return 0;
+  auto checked = validate(cfg.settings());
+  if (!checked.plan)
+    return config_error(checked.error);
+  const auto& plan = *checked.plan;
+  if (auto why = check_data_dir(plan.data_dir); !why.empty())
+    return config_error(why);
+
+  // Take the port before anything else, so "port in use" fails early.
+  basp_guard::options guard_opts;
+  if (plan.level != log_level::quiet) {
+    auto prefix = "raft-node " + std::to_string(plan.id) + " ";
+    guard_opts.log = [prefix](const std::string& line) { log_line(prefix, line); };
+  }
+  std::string listen_error;
+  auto guard = basp_guard::listen(plan.host, plan.port, guard_opts, listen_error);
+  if (!guard) {
+    print_line(stderr, "raft-node: startup error: " + listen_error);
+    return 1;
+  }
+
+  give_up_record record;
+  int exit_code = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto prefix = "raft-node " + std::to_string(plan.id) + " ";
+    if (plan.level != log_level::quiet) {
+      log_line(prefix, "tick " + std::to_string(plan.tick.count()) + " ms, election timeout "
+                         + std::to_string(plan.election_ticks) + "-"
+                         + std::to_string(plan.election_ticks_max) + " ticks, heartbeat "
+                         + std::to_string(plan.heartbeat_ticks) + " ticks, "
+                         + std::to_string(plan.peers.size()) + " peers");
+      for (const auto& note : plan.notes)
+        log_line(prefix, "note: " + note);
+    }
+    auto proc = start_node_process(sys, make_process_options(plan, record));
+    if (!proc) {
+      auto why = error_text(sys, proc.error());
+      if (proc.error() == caf::sec::cannot_open_port)
+        why += " (the internal port; is the loopback interface up?)";
+      print_line(stderr, "raft-node: startup error: " + why);
+      return 1; // the actor system's destructor waits for the (stopped) actors
+    }
+    guard->start(proc->port);
+    print_line(stdout, "raft-node " + std::to_string(plan.id) + " listening on " + plan.host + ":"
+                         + std::to_string(guard->port()));
+    int sig = 0;
+    while (sigwait(&signals, &sig) == 0) {
+      if (sig != give_up_signal || record.gave_up)
+        break;
+    }
+    if (record.gave_up) {
+      std::lock_guard<std::mutex> lock{record.mtx};
+      print_line(stderr, "raft-node " + std::to_string(plan.id)
+                           + ": supervisor gave up: " + record.reason);
+      exit_code = supervisor_gave_up_exit_code;
+    } else if (plan.level != log_level::quiet) {
+      log_line(prefix, std::string{"stopping ("} + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+    }
+    {
+      caf::scoped_actor self{sys};
+      self->send_exit(proc->supervisor, caf::exit_reason::user_shutdown);
+      self->wait_for(proc->supervisor);
+    }
+    guard.reset(); // closes every relayed connection
+  } // the actor system's destructor waits for every actor to finish
+  return exit_code;
+}

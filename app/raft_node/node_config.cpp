@@ -1,0 +1,233 @@
+#include "app/raft_node/node_config.hpp"
+
+#include "messages/registration.hpp"
+
+#include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/settings.hpp>
+#include <caf/timespan.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+namespace raft {
+
+namespace {
+
+std::optional<uint64_t> parse_number(const std::string& s) {
+  if (s.empty() || s.size() > 19)
+    return std::nullopt;
+  uint64_t x = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    x = x * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return x;
+}
+
+std::string ms(uint64_t x) {
+  return std::to_string(x) + " ms";
+}
+
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+} // namespace
+
+std::optional<peer_address> parse_peer(const std::string& entry) {
+  auto eq = entry.find('=');
+  if (eq == std::string::npos)
+    return std::nullopt;
+  auto id = parse_number(entry.substr(0, eq));
+  auto rest = entry.substr(eq + 1);
+  std::string host;
+  std::string port_text;
+  if (!rest.empty() && rest.front() == '[') { // [v6-address]:port
+    auto close = rest.find(']');
+    if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+      return std::nullopt;
+    host = rest.substr(1, close - 1);
+    port_text = rest.substr(close + 2);
+  } else {
+    auto colon = rest.rfind(':');
+    if (colon == std::string::npos || rest.find(':') != colon)
+      return std::nullopt;
+    host = rest.substr(0, colon);
+    port_text = rest.substr(colon + 1);
+  }
+  auto port = parse_number(port_text);
+  if (!id || *id == 0 || host.empty() || !port || *port == 0 || *port > 65535)
+    return std::nullopt;
+  return peer_address{*id, host, static_cast<uint16_t>(*port)};
+}
+
+validation validate(const node_settings& s) {
+  auto fail = [](std::string why) { return validation{std::nullopt, std::move(why)}; };
+  node_plan p;
+  // -- identity and address ---------------------------------------------------
+  if (!s.id)
+    return fail("missing raft.id (this node's id, 1 or more)");
+  if (*s.id == 0)
+    return fail("raft.id must not be 0 (node ids start at 1)");
+  if (!s.port)
+    return fail("missing raft.port (the port this node listens on)");
+  if (*s.port == 0 || *s.port > 65535)
+    return fail("raft.port must be 1-65535 (peers need to know it), got " + std::to_string(*s.port));
+  if (s.host.empty())
+    return fail("raft.host must not be empty");
+  if (s.data_dir.empty())
+    return fail("missing raft.data-dir (where term, vote and log are kept)");
+  p.id = *s.id;
+  p.host = s.host;
+  p.port = static_cast<uint16_t>(*s.port);
+  p.data_dir = s.data_dir;
+  peer_address self{p.id, p.host, p.port};
+  // -- peers ------------------------------------------------------------------
+  std::map<node_id, peer_address> by_id;
+  std::map<std::string, node_id> by_address;
+  for (const auto& entry : s.peers) {
+    auto peer = parse_peer(entry);
+    if (!peer)
+      return fail("malformed peer entry " + quoted(entry)
+                  + ": expected id=host:port with id >= 1 and port 1-65535");
+    if (peer->id == self.id) {
+      if (*peer == self)
+        continue; // this node's own entry in a shared member list
+      return fail("duplicate node id " + std::to_string(peer->id) + ": peer entry "
+                  + quoted(entry) + " has this node's id but not its address "
+                  + self.address());
+    }
+    if (peer->address() == self.address())
+      return fail("peer entry " + quoted(entry) + " has this node's own address "
+                  + self.address() + " but another id");
+    if (by_id.contains(peer->id))
+      return fail("duplicate node id " + std::to_string(peer->id) + " in raft.peers");
+    if (auto i = by_address.find(peer->address()); i != by_address.end())
+      return fail("peers " + std::to_string(i->second) + " and " + std::to_string(peer->id)
+                  + " have the same address " + peer->address());
+    by_address.emplace(peer->address(), peer->id);
+    by_id.emplace(peer->id, *peer);
+  }
+  for (auto& [id, peer] : by_id)
+    p.peers.push_back(peer);
+  // -- timing -----------------------------------------------------------------
+  auto tick = s.tick_ms;
+  auto min = s.election_timeout_min_ms;
+  auto max = s.election_timeout_max_ms;
+  auto hb = s.heartbeat_interval_ms;
+  if (tick == 0)
+    return fail("raft.tick must be at least 1 ms");
+  if (tick > 1000)
+    return fail("raft.tick must be at most 1000 ms, got " + ms(tick));
+  if (min >= max)
+    return fail("raft.election-timeout-min (" + ms(min)
+                + ") must be below raft.election-timeout-max (" + ms(max)
+                + "): the timeout is randomized between them (§5.2)");
+  if (hb < tick)
+    return fail("raft.heartbeat-interval (" + ms(hb) + ") must be at least one tick (" + ms(tick)
+                + ")");
+  if (hb * 3 > min)
+    return fail("raft.heartbeat-interval (" + ms(hb)
+                + ") must be at most a third of raft.election-timeout-min (" + ms(min)
+                + "), so followers hear several heartbeats per election timeout");
+  if (max / tick > 1'000'000)
+    return fail("raft.election-timeout-max is too large for the tick (over 10^6 ticks)");
+  p.tick = std::chrono::milliseconds(tick);
+  p.election_ticks = static_cast<int>(min / tick);
+  p.election_ticks_max = static_cast<int>(max / tick);
+  p.heartbeat_ticks = static_cast<int>(hb / tick);
+  if (p.election_ticks_max <= p.election_ticks)
+    return fail("raft.election-timeout-min (" + ms(min) + ") and raft.election-timeout-max ("
+                + ms(max) + ") fall into the same tick of " + ms(tick)
+                + ": widen the range or shorten the tick");
+  auto round_note = [&](const char* name, uint64_t given, int ticks) {
+    auto effective = static_cast<uint64_t>(ticks) * tick;
+    if (effective != given)
+      p.notes.push_back(std::string{name} + " " + ms(given) + " rounded down to " + ms(effective)
+                        + " (whole ticks of " + ms(tick) + ")");
+  };
+  round_note("election-timeout-min", min, p.election_ticks);
+  round_note("election-timeout-max", max, p.election_ticks_max);
+  round_note("heartbeat-interval", hb, p.heartbeat_ticks);
+  // -- logging ----------------------------------------------------------------
+  if (s.log_level == "quiet")
+    p.level = log_level::quiet;
+  else if (s.log_level == "info")
+    p.level = log_level::info;
+  else if (s.log_level == "debug")
+    p.level = log_level::debug;
+  else
+    return fail("raft.log-level must be quiet, info or debug, got " + quoted(s.log_level));
+  return validation{std::move(p), {}};
+}
+
+std::string check_data_dir(const std::string& dir) {
+  auto unwritable = [&](const std::string& why) {
+    return "data-dir " + dir + " is not writable: " + why;
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return unwritable(ec.message());
+  if (!std::filesystem::is_directory(dir, ec))
+    return unwritable("not a directory");
+  auto probe = dir + "/.write-probe-" + std::to_string(::getpid());
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return unwritable(std::strerror(errno));
+  std::string result;
+  if (::write(fd, "x", 1) != 1 || ::fsync(fd) != 0)
+    result = unwritable(std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return result;
+}
+
+raft_node_config::raft_node_config() {
+  opt_group{custom_options_, "raft"}
+    .add(id_, "id", "this node's id (1 or more); required")
+    .add(host_, "host", "address to listen on (default 127.0.0.1)")
+    .add(port_, "port", "port to listen on; required")
+    .add(peers_, "peers", "the other members, each \"id=host:port\"")
+    .add(data_dir_, "data-dir", "directory for term, vote and log; required")
+    .add(election_timeout_min_, "election-timeout-min", "ms, default 150")
+    .add(election_timeout_max_, "election-timeout-max",
+         "ms, default 300 (timeouts are drawn from [min, max))")
+    .add(heartbeat_interval_, "heartbeat-interval", "ms, default 50")
+    .add(tick_, "tick", "ms, default 10")
+    .add(log_level_, "log-level", "quiet, info or debug (default info)");
+  load<caf::io::middleman>();
+  // Off by default in 0.17: without them a frozen peer is never noticed.
+  // Any traffic refreshes a connection, so every node turns them on.
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+  set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+  // The work-stealing default spins idle workers (about 30% of a core per
+  // idle node here); a Raft node is mostly idle between ticks.
+  set("scheduler.policy", caf::atom("sharing"));
+  register_message_types(*this);
+}
+
+node_settings raft_node_config::settings() const {
+  node_settings s;
+  if (caf::get_if(&content, "raft.id") != nullptr)
+    s.id = id_;
+  if (caf::get_if(&content, "raft.port") != nullptr)
+    s.port = port_;
+  s.host = host_;
+  s.peers = peers_;
+  s.data_dir = data_dir_;
+  s.election_timeout_min_ms = election_timeout_min_;
+  s.election_timeout_max_ms = election_timeout_max_;
+  s.heartbeat_interval_ms = heartbeat_interval_;
+  s.tick_ms = tick_;
+  s.log_level = log_level_;
+  return s;
+}
+
+} // namespace raft
