@@ -1,0 +1,99 @@
+#include "actors/manager/cluster_health.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace raft {
+
+namespace {
+
+std::string join(const std::vector<node_id>& ids) {
+  std::string out;
+  for (auto id : ids)
+    out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+bool contains(const std::vector<node_id>& ids, node_id id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+} // namespace
+
+const char* to_string(cluster_health h) {
+  switch (h) {
+    case cluster_health::healthy: return "healthy";
+    case cluster_health::degraded: return "degraded";
+    case cluster_health::unhealthy: return "unhealthy";
+  }
+  return "invalid";
+}
+
+health_report evaluate_health(const std::vector<node_report>& reports) {
+  health_report out;
+  // The candidate: the highest-term node that says it leads.
+  const node_status* lead = nullptr;
+  for (const auto& r : reports)
+    if (r.reachable && r.status.role == raft_role::leader
+        && (lead == nullptr || r.status.term > lead->term))
+      lead = &r.status;
+  if (lead != nullptr && !lead->voters.empty()) {
+    out.voters = lead->voters;
+  } else {
+    for (const auto& r : reports)
+      if (r.reachable && r.status.id != no_node && !contains(out.voters, r.status.id))
+        out.voters.push_back(r.status.id);
+  }
+  std::sort(out.voters.begin(), out.voters.end());
+  std::set<node_id> answered;
+  for (const auto& r : reports) {
+    if (!r.reachable) {
+      out.unreachable.push_back(r.address);
+      if (r.id != no_node)
+        out.down.push_back(r.id);
+      continue;
+    }
+    answered.insert(r.status.id);
+    bool follows = lead != nullptr && r.status.term == lead->term
+                   && (r.status.leader == lead->id || r.status.id == lead->id);
+    if (follows && contains(out.voters, r.status.id))
+      out.following.push_back(r.status.id);
+    else if (!follows)
+      out.astray.push_back(r.status.id);
+  }
+  for (auto v : out.voters)
+    if (!answered.contains(v) && !contains(out.down, v))
+      out.down.push_back(v);
+  std::sort(out.down.begin(), out.down.end());
+  std::sort(out.astray.begin(), out.astray.end());
+  std::sort(out.following.begin(), out.following.end());
+  auto majority = out.voters.size() / 2 + 1;
+  if (lead == nullptr || out.voters.empty() || out.following.size() < majority) {
+    out.health = cluster_health::unhealthy;
+    out.summary = "unhealthy: no leader followed by a majority of the voters";
+    if (lead != nullptr)
+      out.summary += " (node " + std::to_string(lead->id) + " leads term "
+                     + std::to_string(lead->term) + " but only "
+                     + std::to_string(out.following.size()) + " of "
+                     + std::to_string(out.voters.size()) + " voters follow it)";
+  } else {
+    out.leader = lead->id;
+    out.term = lead->term;
+    out.health = out.down.empty() && out.astray.empty() && out.unreachable.empty()
+                   ? cluster_health::healthy
+                                                        : cluster_health::degraded;
+    out.summary = std::string{to_string(out.health)} + ": leader " + std::to_string(out.leader)
+                  + " (term " + std::to_string(out.term) + "), "
+                  + std::to_string(out.following.size()) + " of "
+                  + std::to_string(out.voters.size()) + " voters follow it";
+  }
+  if (!out.down.empty())
+    out.summary += "; down or unreachable: " + join(out.down);
+  else if (!out.unreachable.empty())
+    out.summary += "; unreachable: " + std::to_string(out.unreachable.size()) + " node(s)";
+  if (!out.astray.empty())
+    out.summary += "; not following the leader: " + join(out.astray);
+  return out;
+}
+
+} // namespace raft

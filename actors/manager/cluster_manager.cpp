@@ -1,0 +1,817 @@
+#include "actors/manager/cluster_manager.hpp"
+
+#include "actors/client/blocking_client.hpp"
+#include "actors/client/endpoint.hpp"
+#include "messages/interfaces.hpp"
+#include "messages/registration.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <typeindex>
+
+namespace raft {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+namespace {
+
+caf::error fail(std::string text) {
+  return caf::make_error(caf::sec::runtime_error, std::move(text));
+}
+
+std::string join(const std::vector<node_id>& ids) {
+  std::string out;
+  for (auto id : ids)
+    out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+/// The last `n` non-empty lines of `text`, joined with " | ".
+std::string last_lines(const std::string& text, std::size_t n) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty())
+      lines.push_back(line);
+  std::string out;
+  for (auto i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
+/// The manager's own actor system: the middleman (with heartbeats, as on
+/// every node: a frozen peer is noticed), the wire protocol, a quiet
+/// sharing scheduler (the default work stealing spins idle threads).
+struct manager_system_config : caf::actor_system_config {
+  manager_system_config() {
+    load<caf::io::middleman>();
+    set("middleman.heartbeat-interval", caf::timespan{milliseconds(500)});
+    set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+    set("scheduler.policy", caf::atom("sharing"));
+    set("scheduler.max-threads", size_t{2});
+    set("logger.verbosity", caf::atom("quiet"));
+    register_message_types(*this);
+  }
+};
+
+/// One node as the manager keeps it.
+struct managed_node {
+  node_config cfg;
+  /// False for nodes started by add_node (membership is not implemented).
+  bool voter = true;
+  /// Cached proxy of its gateway; null until connected or after a failure.
+  gateway_actor handle;
+};
+
+bool is_write(kv_op op) {
+  return op != kv_op::get;
+}
+
+} // namespace
+
+// -- node_config / cluster_config -----------------------------------------
+
+std::string node_config::endpoint() const {
+  auto host = address.find(':') == std::string::npos ? address : "[" + address + "]";
+  return host + ":" + std::to_string(raft_port);
+}
+
+cluster_config cluster_config::local(std::size_t n) {
+  cluster_config cfg;
+  for (std::size_t i = 1; i <= n; ++i) {
+    node_config nc;
+    nc.id = i;
+    cfg.nodes.push_back(nc);
+  }
+  return cfg;
+}
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "no error";
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return caf::to_string(err);
+}
+
+// -- impl -----------------------------------------------------------------
+
+struct cluster_manager::impl {
+  bool launch_mode = true;
+  cluster_config cfg;
+  manager_system_config sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  std::vector<managed_node> nodes;
+  std::unique_ptr<process_supervisor> supervisor;
+  std::unique_ptr<blocking_client> client;
+  /// The addresses and process_generation() `client` was made for.
+  std::vector<std::string> client_addresses;
+  uint64_t client_generation = 0;
+  /// kill() calls so far.
+  uint64_t kills = 0;
+  /// Voters whose process remove_node() stopped: still voters for the
+  /// others, so add_node() of the same id restarts them where they were.
+  std::map<node_id, node_config> removed_voters;
+  std::string data_dir;
+  bool owns_data_dir = false;
+
+  ~impl() {
+    stop();
+  }
+
+  // -- connections --------------------------------------------------------
+
+  managed_node* find(node_id id) {
+    for (auto& n : nodes)
+      if (n.cfg.id == id && id != no_node)
+        return &n;
+    return nullptr;
+  }
+
+  /// Connects every node in `which` that has no handle (errors by node).
+  void connect(const std::vector<managed_node*>& which, caf::timespan timeout,
+               std::map<managed_node*, std::string>& errors) {
+    caf::scoped_actor self{sys};
+    auto mm = sys.middleman().actor_handle();
+    // One at a time: the middleman connects one at a time anyway, and on
+    // loopback a refused connect fails at once.
+    for (auto* n : which) {
+      if (n->handle)
+        continue;
+      auto h = self->request(mm, timeout, caf::connect_atom::value, n->cfg.address,
+                             n->cfg.raft_port);
+      h.receive(
+        [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+          if (!ptr)
+            errors[n] = "nothing published at " + n->cfg.endpoint();
+          else if (!sys.assignable<gateway_actor>(ifs))
+            errors[n] = "the actor at " + n->cfg.endpoint() + " is not a raft-node gateway";
+          else
+            n->handle = caf::actor_cast<gateway_actor>(std::move(ptr));
+        },
+        [&](caf::error& err) {
+          errors[n] = "cannot connect to " + n->cfg.endpoint() + ": " + sys.render(err);
+        });
+    }
+  }
+
+  /// Drops a node's proxy after any failed request, a timeout included: in
+  /// CAF 0.17 a proxy whose connection was lost silently drops what it is
+  /// sent (nothing bounces), so a kept proxy of a restarted process would
+  /// time out forever. Connecting again is cheap: the middleman hands out
+  /// its cached proxy while the connection lives, else a new connection.
+  void forget(managed_node& n) {
+    n.handle = nullptr;
+  }
+
+  std::vector<managed_node*> all_nodes() {
+    std::vector<managed_node*> out;
+    for (auto& n : nodes)
+      out.push_back(&n);
+    return out;
+  }
+
+  std::vector<node_report> status(milliseconds timeout) {
+    std::map<managed_node*, std::string> errors;
+    auto targets = all_nodes();
+    connect(targets, timeout, errors);
+    std::vector<node_report> out;
+    caf::scoped_actor self{sys};
+    // All requests go out first, then the replies are collected: one round
+    // takes as long as the slowest node, not the sum.
+    using handle_type = decltype(self->request(gateway_actor{}, caf::timespan{timeout},
+                                               status_atom::value));
+    std::vector<std::optional<handle_type>> pending;
+    for (auto* n : targets) {
+      node_report r;
+      r.id = n->cfg.id;
+      r.address = n->cfg.endpoint();
+      if (auto e = errors.find(n); e != errors.end())
+        r.error = e->second;
+      out.push_back(std::move(r));
+      if (n->handle)
+        pending.emplace_back(self->request(n->handle, caf::timespan{timeout}, status_atom::value));
+      else
+        pending.emplace_back(std::nullopt);
+    }
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (!pending[i])
+        continue;
+      auto* n = targets[i];
+      auto& r = out[i];
+      pending[i]->receive(
+        [&](node_status& s) {
+          if (n->cfg.id != no_node && s.id != n->cfg.id) {
+            r.error = "the node at " + r.address + " says it is node " + std::to_string(s.id)
+                      + ", not " + std::to_string(n->cfg.id);
+            return;
+          }
+          if (n->cfg.id == no_node)
+            n->cfg.id = s.id; // attach mode learns ids
+          r.id = s.id;
+          r.reachable = true;
+          r.status = std::move(s);
+        },
+        [&](caf::error& err) {
+          r.error = "no status from " + r.address + ": " + sys.render(err);
+          forget(*n);
+        });
+    }
+    return out;
+  }
+
+  // -- client -------------------------------------------------------------
+
+  std::vector<std::string> voter_addresses() {
+    std::vector<std::string> out;
+    for (auto& n : nodes)
+      if (n.voter)
+        out.push_back(n.cfg.endpoint());
+    return out;
+  }
+
+  /// Changes whenever a launched process died or was restarted.
+  uint64_t process_generation() const {
+    uint64_t gen = kills;
+    if (supervisor)
+      for (const auto& n : nodes)
+        if (auto info = supervisor->info(n.cfg.id))
+          gen += static_cast<uint64_t>(info->restarts);
+    return gen;
+  }
+
+  /// The client, made afresh when the voters changed, when a process died
+  /// or restarted since, or after a command without an outcome. The
+  /// client keeps a node's proxy after a timed-out request, and in CAF 0.17
+  /// a proxy of a lost connection drops what it is sent, so an old client
+  /// would time out on a restarted node for good; a fresh one reconnects.
+  blocking_client& kv() {
+    auto addrs = voter_addresses();
+    auto gen = process_generation();
+    if (!client || addrs != client_addresses || gen != client_generation) {
+      client.reset();
+      client = std::make_unique<blocking_client>(sys, addrs, cfg.client);
+      client_addresses = std::move(addrs);
+      client_generation = gen;
+    }
+    return *client;
+  }
+
+  client_reply checked(client_reply r) {
+    if (r.status == reply_status::unknown || r.status == reply_status::unavailable)
+      client.reset();
+    return r;
+  }
+
+  // -- launching ----------------------------------------------------------
+
+  std::vector<std::string> node_args(const managed_node& n, const std::vector<node_config>& peers) {
+    std::string peer_list = "[";
+    for (const auto& p : peers) {
+      if (p.id == n.cfg.id)
+        continue;
+      if (peer_list.size() > 1)
+        peer_list += ",";
+      peer_list += "\"" + std::to_string(p.id) + "=" + p.endpoint() + "\"";
+    }
+    peer_list += "]";
+    auto ms = [](milliseconds d) { return std::to_string(d.count()); };
+    return {
+      "--raft.id=" + std::to_string(n.cfg.id),
+      "--raft.host=" + n.cfg.address,
+      "--raft.port=" + std::to_string(n.cfg.raft_port),
+      "--raft.peers=" + peer_list,
+      "--raft.data-dir=" + node_dir(n.cfg.id),
+      "--raft.election-timeout-min=" + ms(cfg.election_timeout),
+      "--raft.election-timeout-max=" + ms(2 * cfg.election_timeout),
+      "--raft.heartbeat-interval=" + ms(cfg.heartbeat_timeout),
+      "--raft.log-level=" + cfg.log_level,
+    };
+  }
+
+  std::string node_dir(node_id id) const {
+    return data_dir + "/node-" + std::to_string(id);
+  }
+
+  std::string log_path(node_id id) const {
+    return data_dir + "/node-" + std::to_string(id) + ".log";
+  }
+
+  static std::string listen_line(node_id id) {
+    return "raft-node " + std::to_string(id) + " listening on ";
+  }
+
+  /// Picks ports for every node in `which` that has none.
+  caf::expected<void> assign_ports(const std::vector<managed_node*>& which) {
+    std::map<std::string, std::vector<managed_node*>> by_host;
+    for (auto* n : which)
+      if (n->cfg.raft_port == 0)
+        by_host[n->cfg.address].push_back(n);
+    for (auto& [host, list] : by_host) {
+      std::string error;
+      auto ports = pick_free_ports(host, list.size(), error);
+      if (ports.size() != list.size())
+        return fail(error);
+      for (std::size_t i = 0; i < list.size(); ++i)
+        list[i]->cfg.raft_port = ports[i];
+    }
+    return caf::unit;
+  }
+
+  caf::expected<void> prepare_data_dir() {
+    std::error_code ec;
+    if (cfg.data_dir.empty()) {
+      auto tmpl = (std::filesystem::temp_directory_path(ec) / "caf-raft-XXXXXX").string();
+      if (ec || ::mkdtemp(tmpl.data()) == nullptr)
+        return fail("cannot create a temporary data directory: " + std::string{std::strerror(errno)});
+      data_dir = tmpl;
+      owns_data_dir = true;
+    } else {
+      data_dir = cfg.data_dir;
+      std::filesystem::create_directories(data_dir, ec);
+      if (ec)
+        return fail("cannot create data directory " + data_dir + ": " + ec.message());
+    }
+    return caf::unit;
+  }
+
+  /// Launches `n` under supervision (wait_started() waits for it).
+  caf::expected<void> launch(managed_node& n, const std::vector<node_config>& peers) {
+    launch_spec spec;
+    spec.binary = cfg.raft_node_binary;
+    spec.args = node_args(n, peers);
+    spec.log_path = log_path(n.cfg.id);
+    if (auto why = supervisor->start(n.cfg.id, spec, listen_line(n.cfg.id)); !why.empty())
+      return fail("cannot start node " + std::to_string(n.cfg.id) + ": " + why);
+    return caf::unit;
+  }
+
+  /// Waits until every node in `ids` listens. The first one that ends or
+  /// times out fails the wait, quoting its log.
+  caf::expected<void> wait_started(const std::vector<node_id>& ids,
+                                   steady_clock::time_point deadline) {
+    for (auto id : ids) {
+      auto done = [](const child_info& c) {
+        return (c.running && c.listening) || !c.last_exit.empty();
+      };
+      bool ended = supervisor->wait_for(id, deadline, done);
+      auto info = supervisor->info(id);
+      if (ended && info && info->running && info->listening)
+        continue;
+      auto tail = last_lines(read_from(log_path(id), 0), 3);
+      std::string why = !info ? "it is gone"
+                        : !info->last_exit.empty()
+                          ? info->last_exit
+                          : "it did not listen within "
+                              + std::to_string(cfg.startup_timeout.count()) + " ms";
+      return fail("node " + std::to_string(id) + " did not start: " + why
+                  + (tail.empty() ? "" : "; its log: " + tail));
+    }
+    return caf::unit;
+  }
+
+  caf::expected<void> check_config() {
+    if (cfg.nodes.empty())
+      return fail("a cluster needs at least one node");
+    std::set<node_id> ids;
+    std::set<std::pair<std::string, uint16_t>> endpoints;
+    for (const auto& n : cfg.nodes) {
+      if (n.id == no_node)
+        return fail("node ids start at 1 (0 is not an id)");
+      if (!ids.insert(n.id).second)
+        return fail("node id " + std::to_string(n.id) + " appears twice");
+      if (n.raft_port != 0 && !endpoints.emplace(n.address, n.raft_port).second)
+        return fail("two nodes on " + n.endpoint());
+    }
+    if (cfg.election_timeout.count() <= 0 || cfg.heartbeat_timeout.count() <= 0)
+      return fail("timeouts must be positive");
+    if (cfg.heartbeat_timeout * 3 > cfg.election_timeout)
+      return fail("the heartbeat interval (" + std::to_string(cfg.heartbeat_timeout.count())
+                  + " ms) must be at most a third of the election timeout ("
+                  + std::to_string(cfg.election_timeout.count()) + " ms)");
+    if (cfg.raft_node_binary.empty())
+      cfg.raft_node_binary = default_raft_node_binary();
+    if (cfg.raft_node_binary.empty())
+      return fail("cannot find the raft-node program: set RAFT_NODE or "
+                  "cluster_config::raft_node_binary");
+    if (::access(cfg.raft_node_binary.c_str(), X_OK) != 0)
+      return fail("raft-node program " + cfg.raft_node_binary + " is not executable");
+    return caf::unit;
+  }
+
+  std::vector<node_config> configs() const {
+    std::vector<node_config> out;
+    for (const auto& n : nodes)
+      out.push_back(n.cfg);
+    return out;
+  }
+
+  caf::expected<void> bootstrap_launch() {
+    if (supervisor)
+      return fail("the cluster is already running");
+    if (auto ok = check_config(); !ok)
+      return ok;
+    nodes.clear();
+    for (const auto& nc : cfg.nodes)
+      nodes.push_back(managed_node{nc, true, {}});
+    if (auto ok = assign_ports(all_nodes()); !ok)
+      return ok;
+    if (auto ok = prepare_data_dir(); !ok)
+      return ok;
+    supervisor = std::make_unique<process_supervisor>(cfg.supervision);
+    auto deadline = steady_clock::now() + cfg.startup_timeout;
+    auto peers = configs();
+    std::vector<node_id> ids;
+    for (auto& n : nodes) {
+      if (auto ok = launch(n, peers); !ok) {
+        stop();
+        return ok;
+      }
+      ids.push_back(n.cfg.id);
+    }
+    if (auto ok = wait_started(ids, deadline); !ok) {
+      stop();
+      return ok;
+    }
+    return caf::unit;
+  }
+
+  caf::expected<void> bootstrap_attach() {
+    auto reports = status(milliseconds(2000));
+    std::string errors;
+    bool any = false;
+    for (const auto& r : reports) {
+      any = any || r.reachable;
+      if (!r.reachable)
+        errors += (errors.empty() ? "" : "; ") + r.error;
+    }
+    if (!any)
+      return fail("no node answered: " + errors);
+    return caf::unit;
+  }
+
+  caf::expected<void> require_launch(const char* what) {
+    if (!launch_mode)
+      return fail(std::string{"cannot "} + what
+                  + ": this manager is attached to a cluster it did not start");
+    if (!supervisor)
+      return fail(std::string{"cannot "} + what + ": the cluster is not running (bootstrap first)");
+    return caf::unit;
+  }
+
+  void stop() {
+    if (supervisor) {
+      supervisor->stop_all(std::chrono::seconds(5));
+      supervisor.reset();
+    }
+    client.reset();
+    client_addresses.clear();
+    for (auto& n : nodes)
+      n.handle = nullptr;
+    if (owns_data_dir) {
+      std::error_code ec;
+      std::filesystem::remove_all(data_dir, ec);
+      owns_data_dir = false;
+      data_dir.clear();
+    }
+  }
+};
+
+// -- cluster_manager ------------------------------------------------------
+
+cluster_manager::cluster_manager() : impl_(std::make_unique<impl>()) {
+  // nop
+}
+
+cluster_manager::cluster_manager(cluster_config cfg) : cluster_manager() {
+  impl_->cfg = std::move(cfg);
+  for (const auto& nc : impl_->cfg.nodes)
+    impl_->nodes.push_back(managed_node{nc, true, {}});
+}
+
+cluster_manager cluster_manager::attach(std::vector<std::string> addresses, client_options opts) {
+  cluster_manager m;
+  m.impl_->launch_mode = false;
+  m.impl_->cfg.client = opts;
+  for (const auto& a : addresses) {
+    managed_node n;
+    if (auto hp = parse_address(a)) {
+      n.cfg.address = hp->first;
+      n.cfg.raft_port = hp->second;
+    } else {
+      n.cfg.address = a; // stays unreachable; status() says why
+    }
+    m.impl_->nodes.push_back(std::move(n));
+  }
+  return m;
+}
+
+cluster_manager::cluster_manager(cluster_manager&&) noexcept = default;
+cluster_manager& cluster_manager::operator=(cluster_manager&&) noexcept = default;
+
+cluster_manager::~cluster_manager() = default;
+
+bool cluster_manager::launched() const {
+  return impl_->launch_mode;
+}
+
+caf::expected<void> cluster_manager::bootstrap() {
+  return impl_->launch_mode ? impl_->bootstrap_launch() : impl_->bootstrap_attach();
+}
+
+node_id cluster_manager::wait_for_leader(milliseconds timeout, term_t newer_than) {
+  auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    auto round = steady_clock::now();
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - round);
+    auto h = evaluate_health(impl_->status(std::clamp(left, milliseconds(50), milliseconds(1000))));
+    if (h.leader != no_node && h.term > newer_than)
+      return h.leader;
+    auto next = round + milliseconds(20);
+    if (next >= deadline)
+      return no_node;
+    std::this_thread::sleep_until(next); // polling a live cluster
+  }
+}
+
+std::vector<node_report> cluster_manager::status(milliseconds timeout) {
+  return impl_->status(timeout);
+}
+
+cluster_health cluster_manager::health() {
+  return health_details().health;
+}
+
+health_report cluster_manager::health_details() {
+  return evaluate_health(impl_->status(milliseconds(1000)));
+}
+
+caf::expected<void> cluster_manager::partition(const std::vector<std::vector<node_id>>& groups) {
+  auto& im = *impl_;
+  // partition_atom carries a std::vector<node_id>, which is no CAF builtin:
+  // unregistered, the message cannot leave this process (nor be read by a
+  // node), and every gateway would just time out.
+  if (im.sys_cfg.type_names_by_rtti.count(std::type_index(typeid(std::vector<node_id>))) == 0)
+    return fail("this build cannot send partitions: messages/registration.cpp does not "
+                "register std::vector<node_id> (add_message_type<std::vector<node_id>>)");
+  if (std::any_of(im.nodes.begin(), im.nodes.end(),
+                  [](const managed_node& n) { return n.cfg.id == no_node; }))
+    im.status(milliseconds(1000)); // attach mode: learn the ids first
+  std::map<node_id, std::size_t> group_of;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (groups[g].empty())
+      return fail("a group without nodes");
+    for (auto id : groups[g]) {
+      if (im.find(id) == nullptr)
+        return fail("no node " + std::to_string(id));
+      if (!group_of.emplace(id, g).second)
+        return fail("node " + std::to_string(id) + " is in two groups");
+    }
+  }
+  auto rest = groups.size();
+  for (auto& n : im.nodes) {
+    if (n.cfg.id == no_node)
+      return fail("the node at " + n.cfg.endpoint()
+                  + " never answered, so its id is unknown");
+    if (!group_of.contains(n.cfg.id))
+      group_of.emplace(n.cfg.id, rest);
+  }
+  std::map<managed_node*, std::vector<node_id>> cuts;
+  for (auto& n : im.nodes) {
+    auto& cut = cuts[&n];
+    for (auto& [id, g] : group_of)
+      if (g != group_of[n.cfg.id])
+        cut.push_back(id);
+  }
+  std::map<managed_node*, std::string> errors;
+  auto targets = im.all_nodes();
+  im.connect(targets, std::chrono::seconds(1), errors);
+  caf::scoped_actor self{im.sys};
+  std::vector<node_id> failed;
+  std::string why;
+  for (auto* n : targets) {
+    if (!n->handle) {
+      failed.push_back(n->cfg.id);
+      why = errors[n];
+      continue;
+    }
+    // Dynamically typed: the gateway answers unit_t, which arrives as an
+    // empty message.
+    auto dyn = caf::actor_cast<caf::actor>(n->handle);
+    self->request(dyn, std::chrono::seconds(2), partition_atom::value, cuts[n])
+      .receive([] {},
+               [&](caf::error& err) {
+                 failed.push_back(n->cfg.id);
+                 why = im.sys.render(err);
+                 im.forget(*n);
+               });
+  }
+  if (!failed.empty())
+    return fail("partition not applied on node(s) " + join(failed) + " (" + why + ")");
+  return caf::unit;
+}
+
+caf::expected<void> cluster_manager::heal() {
+  return partition({});
+}
+
+caf::expected<void> cluster_manager::kill(node_id id) {
+  auto& im = *impl_;
+  if (auto ok = im.require_launch("kill a node"); !ok)
+    return ok;
+  auto* n = im.find(id);
+  if (n == nullptr)
+    return fail("no node " + std::to_string(id));
+  auto before = im.supervisor->info(id);
+  if (!before || !im.supervisor->signal(id, SIGKILL))
+    return fail("node " + std::to_string(id) + " is not running");
+  im.forget(*n);
+  ++im.kills;
+  // Done when the process is gone (reaped): a status right after the kill
+  // then finds the connection closed instead of a proxy about to die.
+  im.supervisor->wait_for(id, steady_clock::now() + std::chrono::seconds(2),
+                          [&](const child_info& c) { return c.pid != before->pid; });
+  return caf::unit;
+}
+
+caf::expected<void> cluster_manager::add_node(node_config nc) {
+  auto& im = *impl_;
+  if (!im.launch_mode)
+    return fail("cannot add a node: this manager is attached to a cluster it did not start "
+                "(start raft-node yourself); besides, membership changes are not implemented "
+                "yet, so a new node cannot become a voter");
+  if (auto ok = im.require_launch("add a node"); !ok)
+    return ok;
+  if (nc.id == no_node)
+    return fail("node ids start at 1 (0 is not an id)");
+  if (im.find(nc.id) != nullptr)
+    return fail("node " + std::to_string(nc.id) + " already exists");
+  // A removed voter is still a voter for the others, who know it only at
+  // its old address: adding it again restarts it there, as a voter.
+  bool voter = false;
+  if (auto i = im.removed_voters.find(nc.id); i != im.removed_voters.end()) {
+    if (nc.raft_port != 0
+        && (nc.raft_port != i->second.raft_port || nc.address != i->second.address))
+      return fail("node " + std::to_string(nc.id) + " is still a voter at "
+                  + i->second.endpoint()
+                  + ": the others know it only there (membership changes are not implemented "
+                    "yet); add it without an address to restart it there");
+    nc = i->second;
+    voter = true;
+  }
+  im.nodes.push_back(managed_node{nc, voter, {}});
+  auto& n = im.nodes.back();
+  if (auto ok = im.assign_ports({&n}); !ok) {
+    im.nodes.pop_back();
+    return ok;
+  }
+  auto deadline = steady_clock::now() + im.cfg.startup_timeout;
+  auto ok = im.launch(n, im.configs());
+  if (ok)
+    ok = im.wait_started({nc.id}, deadline);
+  if (!ok) {
+    im.supervisor->stop(nc.id, std::chrono::seconds(2));
+    im.nodes.pop_back();
+    return ok;
+  }
+  auto info = im.supervisor->info(nc.id);
+  if (voter) {
+    im.removed_voters.erase(nc.id);
+    return caf::unit; // back where the others expect it, with its data
+  }
+  return fail("node " + std::to_string(nc.id) + " started on " + n.cfg.endpoint() + " (pid "
+              + std::to_string(info ? info->pid : -1)
+              + "), but it is NOT a voter: membership changes are not implemented yet, so "
+                "the other nodes neither replicate to it nor count it; its process stays "
+                "up under supervision until remove "
+              + std::to_string(nc.id));
+}
+
+caf::expected<void> cluster_manager::remove_node(node_id id) {
+  auto& im = *impl_;
+  if (!im.launch_mode)
+    return fail("cannot remove a node: this manager is attached to a cluster it did not "
+                "start; besides, membership changes are not implemented yet, so the others "
+                "would keep it as a voter");
+  if (auto ok = im.require_launch("remove a node"); !ok)
+    return ok;
+  auto* n = im.find(id);
+  if (n == nullptr)
+    return fail("no node " + std::to_string(id));
+  bool voter = n->voter;
+  if (voter)
+    im.removed_voters.emplace(id, n->cfg);
+  im.supervisor->stop(id, std::chrono::seconds(5));
+  std::erase_if(im.nodes, [id](const managed_node& m) { return m.cfg.id == id; });
+  if (!voter)
+    return caf::unit; // it never was a member: removing it is complete
+  std::size_t voters = 0;
+  for (auto& m : im.nodes)
+    voters += m.voter ? 1 : 0;
+  ++voters; // the removed one still counts for the others
+  return fail("node " + std::to_string(id) + " stopped, but it stays a voter: membership "
+              "changes are not implemented yet, so the others still count it (a majority is "
+              + std::to_string(voters / 2 + 1) + " of " + std::to_string(voters)
+              + "), and the cluster tolerates one failure fewer");
+}
+
+client_reply cluster_manager::put(const std::string& key, const std::string& value) {
+  return impl_->checked(impl_->kv().put(key, value));
+}
+
+client_reply cluster_manager::get(const std::string& key) {
+  return impl_->checked(impl_->kv().get(key));
+}
+
+client_reply cluster_manager::del(const std::string& key) {
+  return impl_->checked(impl_->kv().del(key));
+}
+
+client_reply cluster_manager::cas(const std::string& key, const std::string& expected,
+                                  const std::string& value) {
+  return impl_->checked(impl_->kv().cas(key, expected, value));
+}
+
+client_reply cluster_manager::send_to(node_id id, kv_command cmd, milliseconds timeout) {
+  auto& im = *impl_;
+  client_reply out;
+  out.status = reply_status::unavailable;
+  auto* n = im.find(id);
+  if (n == nullptr) {
+    out.message = "no node " + std::to_string(id);
+    return out;
+  }
+  std::map<managed_node*, std::string> errors;
+  im.connect({n}, timeout, errors);
+  if (!n->handle) {
+    out.message = errors[n];
+    return out;
+  }
+  auto write = is_write(cmd.op);
+  caf::scoped_actor self{im.sys};
+  self->request(n->handle, caf::timespan{timeout}, std::move(cmd))
+    .receive([&](client_reply& r) { out = std::move(r); },
+             [&](caf::error& err) {
+               if (err == caf::sec::request_timeout) {
+                 // Sent, and maybe applied: never report a failure.
+                 out.status = write ? reply_status::unknown : reply_status::unavailable;
+                 out.message = "no answer from node " + std::to_string(id) + " within "
+                               + std::to_string(timeout.count()) + " ms";
+               } else {
+                 out.message = "node " + std::to_string(id) + ": " + im.sys.render(err);
+               }
+               im.forget(*n);
+             });
+  return out;
+}
+
+std::vector<node_config> cluster_manager::nodes() const {
+  return impl_->configs();
+}
+
+std::vector<std::string> cluster_manager::addresses() const {
+  std::vector<std::string> out;
+  for (const auto& n : impl_->nodes)
+    out.push_back(n.cfg.endpoint());
+  return out;
+}
+
+bool cluster_manager::is_voter(node_id id) const {
+  auto* n = impl_->find(id);
+  return n != nullptr && n->voter;
+}
+
+std::optional<child_info> cluster_manager::process(node_id id) const {
+  if (!impl_->supervisor)
+    return std::nullopt;
+  return impl_->supervisor->info(id);
+}
+
+bool cluster_manager::wait_until_listening(node_id id, milliseconds timeout) const {
+  return impl_->supervisor
+         && impl_->supervisor->wait_listening(id, steady_clock::now() + timeout);
+}
+
+std::string cluster_manager::data_dir() const {
+  return impl_->data_dir;
+}
+
+void cluster_manager::stop() {
+  impl_->stop();
+}
+
+} // namespace raft

@@ -1,0 +1,99 @@
+// evaluate_health: the verdicts from made-up status rounds (no processes).
+
+#include "actors/manager/cluster_health.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace raft;
+
+namespace {
+
+node_report up(node_id id, raft_role role, term_t term, node_id leader,
+               std::vector<node_id> voters = {1, 2, 3}) {
+  node_report r;
+  r.id = id;
+  r.address = "127.0.0.1:" + std::to_string(7000 + id);
+  r.reachable = true;
+  r.status.id = id;
+  r.status.role = role;
+  r.status.term = term;
+  r.status.leader = leader;
+  r.status.voters = std::move(voters);
+  return r;
+}
+
+node_report down(node_id id) {
+  node_report r;
+  r.id = id;
+  r.address = "127.0.0.1:" + std::to_string(7000 + id);
+  r.error = "connection refused";
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("health: all voters up and following one leader is healthy", "[health]") {
+  auto h = evaluate_health({up(1, raft_role::follower, 2, 2), up(2, raft_role::leader, 2, 2),
+                            up(3, raft_role::follower, 2, 2)});
+  CHECK(h.health == cluster_health::healthy);
+  CHECK(h.leader == 2);
+  CHECK(h.term == 2);
+  CHECK(h.following == std::vector<node_id>{1, 2, 3});
+  CHECK(h.summary.rfind("healthy: leader 2 (term 2), 3 of 3", 0) == 0);
+}
+
+TEST_CASE("health: a leader with a majority but a node down is degraded", "[health]") {
+  auto h = evaluate_health(
+    {up(1, raft_role::leader, 3, 1), up(2, raft_role::follower, 3, 1), down(3)});
+  CHECK(h.health == cluster_health::degraded);
+  CHECK(h.leader == 1);
+  CHECK(h.down == std::vector<node_id>{3});
+}
+
+TEST_CASE("health: a voter with no report at all counts as down", "[health]") {
+  auto h = evaluate_health({up(1, raft_role::leader, 3, 1), up(2, raft_role::follower, 3, 1)});
+  CHECK(h.health == cluster_health::degraded);
+  CHECK(h.down == std::vector<node_id>{3});
+}
+
+TEST_CASE("health: a deposed leader in a minority is not the leader, the majority's is",
+          "[health]") {
+  // Node 1 still believes it leads term 2; 2 and 3 elected 2 in term 3.
+  auto h = evaluate_health({up(1, raft_role::leader, 2, 1), up(2, raft_role::leader, 3, 2),
+                            up(3, raft_role::follower, 3, 2)});
+  CHECK(h.health == cluster_health::degraded);
+  CHECK(h.leader == 2);
+  CHECK(h.astray == std::vector<node_id>{1});
+}
+
+TEST_CASE("health: no leader followed by a majority is unhealthy", "[health]") {
+  SECTION("nobody leads") {
+    auto h = evaluate_health({up(1, raft_role::candidate, 4, 0), up(2, raft_role::follower, 4, 0),
+                              up(3, raft_role::pre_candidate, 3, 0)});
+    CHECK(h.health == cluster_health::unhealthy);
+    CHECK(h.leader == no_node);
+  }
+  SECTION("a leader alone, the others down") {
+    auto h = evaluate_health({up(1, raft_role::leader, 2, 1), down(2), down(3)});
+    CHECK(h.health == cluster_health::unhealthy);
+    CHECK(h.summary.find("only 1 of 3") != std::string::npos);
+  }
+  SECTION("nothing answered") {
+    auto h = evaluate_health({down(1), down(2), down(3)});
+    CHECK(h.health == cluster_health::unhealthy);
+    CHECK(h.down.size() == 3);
+  }
+  SECTION("no reports") {
+    CHECK(evaluate_health({}).health == cluster_health::unhealthy);
+  }
+}
+
+TEST_CASE("health: a running non-voter that follows nobody keeps the cluster degraded",
+          "[health]") {
+  auto h = evaluate_health({up(1, raft_role::leader, 2, 1), up(2, raft_role::follower, 2, 1),
+                            up(3, raft_role::follower, 2, 1),
+                            up(4, raft_role::pre_candidate, 0, 0, {1, 2, 3, 4})});
+  CHECK(h.health == cluster_health::degraded);
+  CHECK(h.leader == 1);
+  CHECK(h.astray == std::vector<node_id>{4});
+}
