@@ -351,8 +351,9 @@ caf::expected<node_actor> spawn_node(caf::actor_system& sys, node_options opts,
   }
   std::shared_ptr<raft_core> core;
   try {
-    const auto& rec = store->recovered();
-    core = std::make_shared<raft_core>(opts.raft, rec.state, rec.entries);
+    // The core owns the recovered log from now on; the store keeps no copy.
+    auto rec = store->take_recovered();
+    core = std::make_shared<raft_core>(opts.raft, rec.state, std::move(rec.entries));
   } catch (const std::exception& e) {
     return caf::make_error(caf::sec::runtime_error,
                            std::string("invalid node configuration: ") + e.what());

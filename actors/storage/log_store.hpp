@@ -51,6 +51,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace raft {
@@ -87,6 +88,13 @@ public:
   /// What was on disk at open.
   const recovered_state& recovered() const {
     return recovered_;
+  }
+
+  /// Moves what was on disk at open out of the store, so the log is not
+  /// kept twice in memory once its owner (the node's core) holds it.
+  /// recovered() is empty afterwards.
+  recovered_state take_recovered() {
+    return std::exchange(recovered_, recovered_state{});
   }
 
   /// Buffers one persist_request (hard state and/or entries); NOT durable
