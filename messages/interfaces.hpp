@@ -47,8 +47,8 @@ using peer_link_actor = peer_endpoint_actor::extend<
 /// node (which may be restarted behind it), plus operator controls.
 using gateway_actor = peer_endpoint_actor::extend<
   /// Drop all traffic to and from these peers (a simulated partition);
-  /// an empty list heals.
-  caf::replies_to<partition_atom, std::vector<node_id>>::with<caf::unit_t>>;
+  /// an empty list heals. Answers true once the cut is in force.
+  caf::replies_to<partition_atom, std::vector<node_id>>::with<bool>>;
 
 /// The storage actor: makes batches durable with group commit.
 using storage_actor

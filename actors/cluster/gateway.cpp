@@ -149,9 +149,9 @@ gateway_control_actor::behavior_type gateway_fun(gateway_pointer self, node_acto
     [self](install_snapshot_reply& m) { forward(self, m); },
     [self](kv_command& cmd) -> caf::result<client_reply> { return relay_command(self, cmd); },
     [self](status_atom) -> caf::result<node_status> { return relay_status(self); },
-    [self](partition_atom, std::vector<node_id>& ids) -> caf::unit_t {
+    [self](partition_atom, std::vector<node_id>& ids) -> bool {
       apply_partition(self, ids);
-      return caf::unit;
+      return true;
     },
     [self](target_atom, node_actor& n) {
       if (from_local(self))

@@ -609,11 +609,13 @@ caf::expected<void> cluster_manager::partition(const std::vector<std::vector<nod
       why = errors[n];
       continue;
     }
-    // Dynamically typed: the gateway answers unit_t, which arrives as an
-    // empty message.
-    auto dyn = caf::actor_cast<caf::actor>(n->handle);
-    self->request(dyn, std::chrono::seconds(2), partition_atom::value, cuts[n])
-      .receive([] {},
+    self->request(n->handle, std::chrono::seconds(2), partition_atom::value, cuts[n])
+      .receive([&](bool applied) {
+                 if (!applied) {
+                   failed.push_back(n->cfg.id);
+                   why = "the gateway refused";
+                 }
+               },
                [&](caf::error& err) {
                  failed.push_back(n->cfg.id);
                  why = im.sys.render(err);

@@ -81,7 +81,7 @@ gateway_actor::behavior_type fake_gateway(gateway_actor::stateful_pointer<fake_g
       s.leader = id;
       return s;
     },
-    [](partition_atom, std::vector<node_id>&) { return caf::unit; },
+    [](partition_atom, std::vector<node_id>&) { return true; },
   };
 }
 

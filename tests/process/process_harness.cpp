@@ -216,11 +216,8 @@ bool test_client::partition(uint16_t port, std::vector<node_id> peers, ms timeou
     return false;
   bool done = false;
   caf::scoped_actor self{*sys_};
-  // In CAF 0.17 a handler returning unit_t answers with an *empty* message,
-  // while a typed request for with<unit_t> insists on a (unit_t) handler:
-  // only an untyped request can receive the answer.
-  self->request(caf::actor_cast<caf::actor>(*gw), timeout, partition_atom::value, std::move(peers))
-    .receive([&]() { done = true; }, [&](caf::error&) { gateways_.erase(port); });
+  self->request(*gw, timeout, partition_atom::value, std::move(peers))
+    .receive([&](bool applied) { done = applied; }, [&](caf::error&) { gateways_.erase(port); });
   return done;
 }
 
