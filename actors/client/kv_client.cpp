@@ -33,7 +33,7 @@ kv_command make_command(kv_op op, std::string key, std::string value = {},
 
 kv_client::kv_client(caf::event_based_actor* self, std::vector<endpoint> endpoints,
                      client_options opts)
-  : self_(self), endpoints_(std::move(endpoints)), opts_(opts) {
+  : self_(self), endpoints_(std::move(endpoints)), watches_(endpoints_.size()), opts_(opts) {
   // Invariant: endpoints_ never changes size, so indices stay valid across
   // co_awaits; only handles and ids are filled in.
 }
@@ -109,10 +109,12 @@ task<client_reply> kv_client::execute(kv_command cmd) {
         auto failure = classify_failure(reply.error());
         if (failure == request_failure::timed_out)
           ++stats_.timeouts;
-        if (failure == request_failure::never_delivered) {
+        if (failure == request_failure::never_delivered)
           ++stats_.undelivered;
-          forget_handle(i, *handle);
-        }
+        // Whatever went wrong, the next use reconnects: CAF 0.17 drops
+        // messages to a remote proxy whose connection is gone without an
+        // error, so a dead proxy shows only as a timeout.
+        forget_handle(i, *handle);
         d = after_failure(cmd.op, failure);
         if (d.step == next_step::report_unknown) {
           // The write was sent and may be applied (or still be): its outcome
@@ -175,8 +177,7 @@ task<std::vector<endpoint_status>> kv_client::status() {
       es.reachable = true;
       es.status = std::move(*st);
     } else {
-      if (classify_failure(st.error()) == request_failure::never_delivered)
-        forget_handle(i, *handle);
+      forget_handle(i, *handle);
       es.error = render(st.error());
     }
     result.push_back(std::move(es));
@@ -187,6 +188,10 @@ task<std::vector<endpoint_status>> kv_client::status() {
 task<caf::expected<peer_endpoint_actor>> kv_client::ready(std::size_t i, caf::timespan timeout,
                                                           bool learn_id) {
   auto handle = endpoints_[i].handle;
+  if (handle && watches_[i].lost && watches_[i].lost->load() && watches_[i].watched == handle) {
+    forget_handle(i, handle);
+    handle = endpoints_[i].handle;
+  }
   if (!handle) {
     if (endpoints_[i].address.empty())
       co_return caf::make_error(caf::sec::invalid_argument,
@@ -197,13 +202,13 @@ task<caf::expected<peer_endpoint_actor>> kv_client::ready(std::size_t i, caf::ti
       co_return connected.error();
     handle = *connected;
     endpoints_[i].handle = handle;
+    watch(i, handle);
   }
   if (learn_id && endpoints_[i].id == no_node) {
     // Status is read-only: probing costs one round trip and nothing else.
     auto st = co_await request<node_status>(self_, handle, timeout, status_atom::value);
     if (!st) {
-      if (classify_failure(st.error()) == request_failure::never_delivered)
-        forget_handle(i, handle);
+      forget_handle(i, handle);
       co_return st.error();
     }
     learn(i, *st);
@@ -215,6 +220,18 @@ void kv_client::forget_handle(std::size_t i, const peer_endpoint_actor& dead) {
   auto& ep = endpoints_[i];
   if (!ep.address.empty() && ep.handle == dead)
     ep.handle = peer_endpoint_actor{};
+}
+
+void kv_client::watch(std::size_t i, const peer_endpoint_actor& proxy) {
+  auto& w = watches_[i];
+  if (w.watched == proxy)
+    return; // the middleman handed out the same proxy again: watched already
+  w.watched = proxy;
+  w.lost = std::make_shared<std::atomic<bool>>(false);
+  // Runs when the actor (here: the proxy) terminates, on whatever thread
+  // kills it; a proxy dies when the middleman loses its connection.
+  auto ptr = caf::actor_cast<caf::strong_actor_ptr>(proxy);
+  ptr->get()->attach_functor([lost = w.lost] { lost->store(true); });
 }
 
 void kv_client::learn(std::size_t i, const node_status& s) {

@@ -21,8 +21,14 @@
 //   - unavailable: the next endpoint (nothing was applied).
 //   - a request that never reached a live handler -- null or dead handle
 //     (CAF bounces it with request_receiver_down), no route, failed connect,
-//     failed id probe: the next endpoint. Address endpoints reconnect on
-//     their next use.
+//     failed id probe: the next endpoint.
+//   - an address endpoint reconnects on its next use when its proxy died
+//     (the connection was lost: the node was killed or restarted) and after
+//     any failed request. A remote proxy whose connection is gone swallows
+//     messages in CAF 0.17 -- a request to it just times out, and for a
+//     write that means `unknown` -- so the client watches every proxy it
+//     connects and never sends to one it saw die. (Reconnecting to a live
+//     node is cheap: the middleman reuses its connection.)
 //   - a TIMEOUT (or any other error) after a write (put, del, cas) was sent:
 //     the outcome cannot be known, so the command ends `unknown` at once --
 //     never `failed`, never retried (a retried del or cas could report the
@@ -55,7 +61,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -120,8 +128,8 @@ private:
   /// needed, and learns its id if `learn_id` and it is unknown.
   task<caf::expected<peer_endpoint_actor>> ready(std::size_t i, caf::timespan timeout,
                                                  bool learn_id);
-  /// After a request to `i` was never delivered: an address endpoint drops
-  /// its (dead) proxy so that its next use reconnects.
+  /// After a request to `i` failed: an address endpoint drops its (maybe
+  /// dead) proxy so that its next use reconnects.
   void forget_handle(std::size_t i, const peer_endpoint_actor& dead);
   /// Records what a status reply of endpoint `i` tells.
   void learn(std::size_t i, const node_status& s);
@@ -129,8 +137,18 @@ private:
   std::size_t next_index(std::size_t i) const { return (i + 1) % endpoints_.size(); }
   std::string render(const caf::error& err) const;
 
+  /// Whether the proxy connected for endpoint `i` has died (its connection
+  /// was lost): set from the proxy's cleanup, on another thread.
+  struct proxy_watch {
+    peer_endpoint_actor watched;
+    std::shared_ptr<std::atomic<bool>> lost;
+  };
+  /// Watches a freshly connected proxy of endpoint `i`.
+  void watch(std::size_t i, const peer_endpoint_actor& proxy);
+
   caf::event_based_actor* self_;
   std::vector<endpoint> endpoints_;
+  std::vector<proxy_watch> watches_; // one per endpoint
   client_options opts_;
   /// The endpoint the next command starts with.
   std::size_t preferred_ = 0;

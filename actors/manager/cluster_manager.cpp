@@ -118,11 +118,8 @@ struct cluster_manager::impl {
   std::vector<managed_node> nodes;
   std::unique_ptr<process_supervisor> supervisor;
   std::unique_ptr<blocking_client> client;
-  /// The addresses and process_generation() `client` was made for.
+  /// The addresses `client` was made for.
   std::vector<std::string> client_addresses;
-  uint64_t client_generation = 0;
-  /// kill() calls so far.
-  uint64_t kills = 0;
   /// Voters whose process remove_node() stopped: still voters for the
   /// others, so add_node() of the same id restarts them where they were.
   std::map<node_id, node_config> removed_voters;
@@ -244,37 +241,16 @@ struct cluster_manager::impl {
     return out;
   }
 
-  /// Changes whenever a launched process died or was restarted.
-  uint64_t process_generation() const {
-    uint64_t gen = kills;
-    if (supervisor)
-      for (const auto& n : nodes)
-        if (auto info = supervisor->info(n.cfg.id))
-          gen += static_cast<uint64_t>(info->restarts);
-    return gen;
-  }
-
-  /// The client, made afresh when the voters changed, when a process died
-  /// or restarted since, or after a command without an outcome. The
-  /// client keeps a node's proxy after a timed-out request, and in CAF 0.17
-  /// a proxy of a lost connection drops what it is sent, so an old client
-  /// would time out on a restarted node for good; a fresh one reconnects.
+  /// The client, made afresh when the set of voters changed. (It survives
+  /// killed and restarted nodes: after a failed request it reconnects.)
   blocking_client& kv() {
     auto addrs = voter_addresses();
-    auto gen = process_generation();
-    if (!client || addrs != client_addresses || gen != client_generation) {
+    if (!client || addrs != client_addresses) {
       client.reset();
       client = std::make_unique<blocking_client>(sys, addrs, cfg.client);
       client_addresses = std::move(addrs);
-      client_generation = gen;
     }
     return *client;
-  }
-
-  client_reply checked(client_reply r) {
-    if (r.status == reply_status::unknown || r.status == reply_status::unavailable)
-      client.reset();
-    return r;
   }
 
   // -- launching ----------------------------------------------------------
@@ -642,7 +618,6 @@ caf::expected<void> cluster_manager::kill(node_id id) {
   if (!before || !im.supervisor->signal(id, SIGKILL))
     return fail("node " + std::to_string(id) + " is not running");
   im.forget(*n);
-  ++im.kills;
   // Done when the process is gone (reaped): a status right after the kill
   // then finds the connection closed instead of a proxy about to die.
   im.supervisor->wait_for(id, steady_clock::now() + std::chrono::seconds(2),
@@ -732,20 +707,20 @@ caf::expected<void> cluster_manager::remove_node(node_id id) {
 }
 
 client_reply cluster_manager::put(const std::string& key, const std::string& value) {
-  return impl_->checked(impl_->kv().put(key, value));
+  return impl_->kv().put(key, value);
 }
 
 client_reply cluster_manager::get(const std::string& key) {
-  return impl_->checked(impl_->kv().get(key));
+  return impl_->kv().get(key);
 }
 
 client_reply cluster_manager::del(const std::string& key) {
-  return impl_->checked(impl_->kv().del(key));
+  return impl_->kv().del(key);
 }
 
 client_reply cluster_manager::cas(const std::string& key, const std::string& expected,
                                   const std::string& value) {
-  return impl_->checked(impl_->kv().cas(key, expected, value));
+  return impl_->kv().cas(key, expected, value);
 }
 
 client_reply cluster_manager::send_to(node_id id, kv_command cmd, milliseconds timeout) {
