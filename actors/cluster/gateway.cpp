@@ -1,5 +1,7 @@
 #include "actors/cluster/gateway.hpp"
 
+#include "actors/peer_link/relay.hpp"
+
 #include <caf/all.hpp>
 
 #include <memory>
@@ -51,25 +53,11 @@ void forward(gateway_pointer self, Message& m) {
 
 caf::result<client_reply> relay_command(gateway_pointer self, kv_command& cmd) {
   auto& st = self->state;
-  if (!st.node) {
-    client_reply r;
-    r.status = reply_status::unavailable;
-    r.message = "node restarting";
-    return r;
-  }
-  auto is_read = cmd.op == kv_op::get;
-  auto rp = self->make_response_promise<client_reply>();
-  self->request(st.node, st.opts.client_timeout, std::move(cmd))
-    .then([rp](client_reply& r) mutable { rp.deliver(std::move(r)); },
-          [self, rp, is_read](caf::error& err) mutable {
-            // E.g. the node died with the command in its mailbox or log: a
-            // write may still commit, so its outcome is unknown.
-            client_reply r;
-            r.status = is_read ? reply_status::unavailable : reply_status::unknown;
-            r.message = "node did not answer: " + self->system().render(err);
-            rp.deliver(std::move(r));
-          });
-  return rp;
+  if (!st.node)
+    return unavailable_reply("node restarting");
+  // E.g. the node died with the command in its mailbox or log: a write may
+  // still commit, so its outcome is unknown.
+  return raft::relay_command(self, st.node, st.opts.client_timeout, std::move(cmd), "the node");
 }
 
 /// A status on its way back: the node's answer, completed link by link.

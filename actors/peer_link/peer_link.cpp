@@ -1,5 +1,7 @@
 #include "actors/peer_link/peer_link.hpp"
 
+#include "actors/peer_link/relay.hpp"
+
 #include <caf/all.hpp>
 
 namespace raft {
@@ -40,10 +42,7 @@ peer_link_actor::behavior_type link_impl(link_pointer self, peer_endpoint_actor 
       auto& st = self->state;
       if (st.dropping || !st.target) {
         ++st.dropped;
-        client_reply r;
-        r.status = reply_status::unavailable;
-        r.message = "peer unreachable";
-        return r; // nothing was sent on, so nothing was applied
+        return unavailable_reply("peer unreachable"); // nothing was sent on
       }
       ++st.forwarded;
       return self->delegate(st.target, std::move(cmd));

@@ -1,5 +1,7 @@
 #include "actors/peer_link/remote_peer_link.hpp"
 
+#include "actors/peer_link/relay.hpp"
+
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
@@ -177,26 +179,11 @@ caf::result<client_reply> relay_command(link_pointer self, kv_command& cmd) {
   auto& st = self->state;
   if (st.dropping || !st.target) {
     ++st.dropped;
-    client_reply r;
-    r.status = reply_status::unavailable;
-    r.message = "peer " + std::to_string(st.peer) + " unreachable";
-    return r; // nothing was sent on, so nothing was applied
+    return unavailable_reply("peer " + std::to_string(st.peer) + " unreachable");
   }
   ++st.forwarded;
-  auto is_read = cmd.op == kv_op::get;
-  auto rp = self->make_response_promise<client_reply>();
-  self->request(st.target, st.opts.request_timeout, std::move(cmd))
-    .then([rp](client_reply& r) mutable { rp.deliver(std::move(r)); },
-          [self, rp, is_read](caf::error& err) mutable {
-            // The command may have reached the peer: a write's outcome is
-            // unknown; a read changed nothing, so it is merely unavailable.
-            client_reply r;
-            r.status = is_read ? reply_status::unavailable : reply_status::unknown;
-            r.message = "no answer from peer " + std::to_string(self->state.peer) + ": "
-                        + self->system().render(err);
-            rp.deliver(std::move(r));
-          });
-  return rp;
+  return raft::relay_command(self, st.target, st.opts.request_timeout, std::move(cmd),
+                             "peer " + std::to_string(st.peer));
 }
 
 caf::result<node_status> relay_status(link_pointer self) {
