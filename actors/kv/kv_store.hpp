@@ -38,14 +38,24 @@ public:
   std::size_t size() const { return data_.size(); }
 
   /// A digest of the contents alone (not of how they were reached), to
-  /// compare the states of nodes in tests.
+  /// compare the states of nodes (status replies carry it). O(1): kept up to
+  /// date on every change as the sum of a hash per (key, value) pair.
   uint64_t digest() const;
+  /// The same digest computed afresh from the contents, O(size) (tests check
+  /// that the kept one never drifts from it).
+  uint64_t recompute_digest() const;
 
   /// The whole state, in key order.
   const std::map<std::string, std::string>& contents() const { return data_; }
 
 private:
+  static uint64_t pair_hash(const std::string& key, const std::string& value);
+  /// Sets key to value, keeping sum_.
+  void assign(const std::string& key, const std::string& value);
+
   std::map<std::string, std::string> data_;
+  /// Sum (mod 2^64) of pair_hash over data_.
+  uint64_t sum_ = 0;
   // Invariant: every entry up to and including applied_index_ has been applied
   // exactly once, in order, and none after it.
   index_t applied_index_ = 0;

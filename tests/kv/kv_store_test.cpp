@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -268,4 +269,32 @@ TEST_CASE("kv_store: different contents have different digests", "[kv][store]") 
       INFO("contents " << i << " vs " << j);
       CHECK(digests[i] != digests[j]);
     }
+}
+
+TEST_CASE("kv_store: the digest kept on every change equals the digest computed afresh",
+          "[kv][store]") {
+  // 20,000 random puts, overwrites, dels and cas on a small key space, so
+  // every path that changes a pair is taken many times.
+  std::mt19937_64 rng(20261126);
+  kv_store store;
+  for (int i = 0; i < 20000; ++i) {
+    auto key = "k" + std::to_string(rng() % 64);
+    auto value = std::string(rng() % 4, static_cast<char>('a' + rng() % 3));
+    switch (rng() % 4) {
+      case 0: store.execute(put(key, value)); break;
+      case 1: store.execute(del(key)); break;
+      case 2: store.execute(cas(key, value, "c" + value)); break;
+      default: store.execute(put(key, value + "!")); break;
+    }
+    if (i % 97 == 0) {
+      INFO("after command " << i);
+      REQUIRE(store.digest() == store.recompute_digest());
+    }
+  }
+  CHECK(store.digest() == store.recompute_digest());
+  // Emptied again: the digest of an empty store.
+  auto keys = store.contents();
+  for (const auto& [key, value] : keys)
+    store.execute(del(key));
+  CHECK(store.digest() == kv_store{}.digest());
 }
