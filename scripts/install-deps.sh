@@ -3,7 +3,9 @@
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
 
-packages=(g++ cmake make libcaf-dev libboost-serialization-dev catch2 "$@")
+# iproute2 (ip) and nftables (nft): the netns tests build hosts in network
+# namespaces and cut them apart with nftables rules.
+packages=(g++ cmake make libcaf-dev libboost-serialization-dev catch2 iproute2 nftables "$@")
 
 missing=()
 for p in "${packages[@]}"; do
