@@ -1,0 +1,124 @@
+#pragma once
+
+// raft-bench's two benchmarks (writes.cpp, failover.cpp) and what they share:
+// the cluster they launch and the actor system their clients run in.
+
+#include "app/raft_bench/common.hpp"
+
+#include "actors/manager/cluster_manager.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace raft::bench {
+
+/// The cluster a benchmark launches (real raft-node processes on loopback,
+/// through cluster_manager).
+struct cluster_settings {
+  int nodes = 3;
+  /// Minimum election timeout (the maximum is twice this) and heartbeat.
+  milliseconds election_timeout{150};
+  milliseconds heartbeat{50};
+  /// Parent of the run's data directory (a fresh raft-bench-XXXXXX in it).
+  std::string data_parent = "/tmp";
+  /// Keep the data directory (and the nodes' logs) after the run.
+  bool keep_data = false;
+  /// Threads of the benchmark's own actor system (the clients).
+  std::size_t client_threads = 2;
+};
+
+struct writes_options {
+  cluster_settings cluster;
+  std::vector<int> clients{1, 8, 32, 128};
+  std::size_t value_size = 256;
+  milliseconds duration{10'000};
+  milliseconds warmup{2'000};
+  /// Each client cycles over this many keys of its own ("c<i>-<n>").
+  std::size_t keys_per_client = 1000;
+  /// Give the clients addresses only, so that each learns the node ids with
+  /// a status request per node (the library's default), instead of
+  /// addresses with ids.
+  bool learn_ids = false;
+};
+
+struct failover_options {
+  cluster_settings cluster;
+  int trials = 100;
+  std::size_t value_size = 256;
+  /// How often the status of the surviving nodes is polled.
+  milliseconds poll{5};
+  /// The continuous writer's timeout per attempt (one request to one node).
+  milliseconds attempt_timeout{100};
+  /// A trial whose leader or write has not come back by then has failed.
+  milliseconds trial_timeout{10'000};
+  /// Pause between a healthy, caught-up cluster and the next kill.
+  milliseconds settle{500};
+};
+
+/// Runs a benchmark, printing as it goes; `markdown` receives its report
+/// section. Returns the process exit code (0: the run completed and every
+/// reply was ok / every trial recovered).
+int run_writes(const writes_options& opts, const std::string& command_line,
+               std::string& markdown);
+int run_failover(const failover_options& opts, const std::string& command_line,
+                 std::string& markdown);
+
+// -- shared by both -----------------------------------------------------------
+
+/// The benchmark's own actor system: middleman (with heartbeats, like every
+/// node), the wire protocol, a sharing scheduler (the default work stealing
+/// spins idle threads, which would take CPU from the nodes).
+class bench_config : public caf::actor_system_config {
+public:
+  explicit bench_config(std::size_t threads);
+};
+
+/// A launched cluster with its run directory; stops the nodes and removes
+/// the directory (unless kept) when destroyed.
+class bench_cluster {
+public:
+  /// Launches and waits for a leader; on failure `error` says why and
+  /// manager() must not be used.
+  bench_cluster(const cluster_settings& s, std::string& error);
+  ~bench_cluster();
+
+  bench_cluster(const bench_cluster&) = delete;
+  bench_cluster& operator=(const bench_cluster&) = delete;
+
+  cluster_manager& manager() { return *manager_; }
+  const std::string& dir() const { return dir_; }
+  /// The pid of node `id`'s current process (-1 if down).
+  pid_t pid(node_id id) const;
+  /// Every node's "host:port", in id order, with the ids.
+  std::vector<node_config> nodes() const { return manager_->nodes(); }
+  /// Stops the nodes now (idempotent).
+  void stop();
+
+private:
+  cluster_settings settings_;
+  std::string dir_;
+  std::unique_ptr<cluster_manager> manager_;
+};
+
+/// CPU seconds of the cluster's processes and of this one, sampled twice.
+struct cpu_sample {
+  std::vector<double> nodes;
+  double self = 0;
+};
+cpu_sample sample_cpu(const bench_cluster& c);
+/// "node 1 (leader) 62%, node 2 31%, node 3 30%; bench 40%" (percent of one CPU).
+std::string cpu_usage(const cpu_sample& before, const cpu_sample& after, double seconds,
+                      const std::vector<node_config>& nodes, node_id leader);
+
+/// Conditions for the markdown: date, machine, load, data dir and its filesystem.
+std::string conditions_markdown(const std::string& command_line, const std::string& dir,
+                                const std::string& load_before);
+
+/// A value of `n` printable pseudo-random bytes.
+std::string make_value(std::size_t n, uint64_t seed);
+
+} // namespace raft::bench
