@@ -44,7 +44,9 @@ enum class reply_status : uint8_t {
 struct client_reply {
   reply_status status = reply_status::ok;
   std::string value;
-  /// The leader this node believes in (no_node if none); set with not_leader.
+  /// The leader this node believes in (no_node if none): set with
+  /// not_leader, and on the answers a leader gives (also to a command that
+  /// came through a follower), so that clients learn where to go next.
   node_id leader_hint = no_node;
   /// A human-readable explanation for errors.
   std::string message;

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace raft {
 
@@ -28,6 +29,10 @@ kv_command make_command(kv_op op, std::string key, std::string value = {},
   cmd.expected = std::move(expected);
   return cmd;
 }
+
+/// At most this long for each id probe made to find a named leader (a dead
+/// endpoint must not hold up a command for a whole request timeout).
+constexpr caf::timespan id_probe_timeout = std::chrono::milliseconds(500);
 
 } // namespace
 
@@ -65,6 +70,16 @@ task<client_reply> kv_client::execute(kv_command cmd) {
     co_return make_reply(reply_status::unavailable, "the client has no endpoints");
   }
   const auto deadline = self_->clock().now() + opts_.overall_timeout;
+  if (unknown_leader_ != no_node) {
+    // The last answer named a leader none of our endpoints is known to be:
+    // learn the ids we lack (once per such leader), to go there directly.
+    auto wanted = std::exchange(unknown_leader_, no_node);
+    for (std::size_t j = 0; j < endpoints_.size() && !index_of(wanted); ++j)
+      if (endpoints_[j].id == no_node)
+        (void) co_await ready(j, std::min(opts_.request_timeout, id_probe_timeout), true);
+    if (auto j = index_of(wanted))
+      preferred_ = *j;
+  }
   auto i = preferred_ % endpoints_.size();
   std::string last_reason = "no attempt made";
   node_id last_hint = no_node;
@@ -92,7 +107,13 @@ task<client_reply> kv_client::execute(kv_command cmd) {
       if (reply) {
         d = after_reply(cmd.op, reply->status);
         if (d.step == next_step::finish) {
-          preferred_ = i;
+          // Next time straight to the leader, if the answer named one we
+          // know (a follower that forwarded costs a hop per command).
+          auto leader = reply->leader_hint != no_node ? index_of(reply->leader_hint)
+                                                      : std::nullopt;
+          preferred_ = leader ? *leader : i;
+          if (!leader && reply->leader_hint != no_node)
+            unknown_leader_ = reply->leader_hint; // find it at the next command
           ++stats_.completed;
           co_return std::move(*reply);
         }

@@ -41,8 +41,12 @@
 //   - a command that runs out of attempts (max_attempts) or time
 //     (overall_timeout) before any outcome ends `unavailable`, with the last
 //     reason in `message`: every attempt so far was definitely not applied.
-// The endpoint that gave the last outcome (or the hinted leader) is tried
-// first by the next command.
+// The endpoint that gave the last outcome is tried first by the next
+// command -- or the leader it named: nodes name their leader in every answer
+// (leader_hint), so a client given a follower moves to the leader instead of
+// paying the follower's forwarding hop on every command. If no endpoint is
+// known to be that leader yet, the next command first asks the endpoints
+// whose ids it lacks for their status (once; at most 500 ms each).
 //
 // Endpoints without an id are asked for their status before their first
 // command (node_status::id), so that hints can be followed to them.
@@ -152,6 +156,9 @@ private:
   client_options opts_;
   /// The endpoint the next command starts with.
   std::size_t preferred_ = 0;
+  /// A leader an answer named that no endpoint is known to be (ids not yet
+  /// learned): the next command probes the endpoints without ids first.
+  node_id unknown_leader_ = no_node;
   client_stats stats_;
 };
 

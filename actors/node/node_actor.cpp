@@ -128,7 +128,9 @@ void serve_reads(node_pointer self) {
     auto ctx = st.confirmed.begin()->second;
     st.confirmed.erase(st.confirmed.begin());
     if (auto i = st.reads.find(ctx); i != st.reads.end()) {
-      i->second.rp.deliver(st.kv.read(i->second.key));
+      auto reply = st.kv.read(i->second.key);
+      reply.leader_hint = st.core->leader(); // tells a client where to go next
+      i->second.rp.deliver(std::move(reply));
       st.reads.erase(i);
     }
   }
@@ -144,6 +146,8 @@ void apply_committed(node_pointer self, const std::vector<log_entry>& committed)
     if (i == st.writes.end())
       continue;
     if (i->second.term == e.term) {
+      // Tells a client that came through a follower where to go next.
+      reply.leader_hint = st.core->leader();
       i->second.rp.deliver(std::move(reply));
     } else {
       // Another leader's entry took this index, so ours is in no log at

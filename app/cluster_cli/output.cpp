@@ -171,7 +171,11 @@ std::string reply_json(const std::string& command, const std::string& key, const
     out += ",\"value\":" + json_string(r.value);
   else if (r.status == reply_status::cas_failed)
     out += ",\"current\":" + json_string(r.value);
-  if (r.leader_hint != no_node)
+  // Where to retry: only for answers without an outcome (a node names its
+  // leader in every answer, which says nothing new after a success).
+  bool no_outcome = r.status == reply_status::not_leader || r.status == reply_status::unavailable
+                    || r.status == reply_status::unknown;
+  if (no_outcome && r.leader_hint != no_node)
     out += ",\"leader_hint\":" + std::to_string(r.leader_hint);
   if (!r.message.empty())
     out += ",\"message\":" + json_string(r.message);

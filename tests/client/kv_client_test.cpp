@@ -195,6 +195,35 @@ TEST_CASE("a client given only a follower gets its writes applied through forwar
   CHECK(c.get(key(3)).value == value(3));
 }
 
+TEST_CASE("a client that reached the leader through a follower goes to the leader directly "
+          "from then on",
+          "[client][cluster]") {
+  actor_cluster c(3);
+  auto leader = c.wait_for_leader();
+  REQUIRE(leader != no_node);
+  auto follower = some_follower(c, leader);
+  auto out = std::make_shared<journal>();
+  // Neither id is given: the first command goes to the follower (first in
+  // the list), which forwards it; the answer names the leader.
+  std::vector<endpoint> eps{local(c, follower, false), local(c, leader, false)};
+  spawn_client(c, eps, {}, [out](client_pointer self, kv_client& cl) {
+    launch(self, write_then_read(self, &cl, 0, 10, 100ms, out));
+  });
+  REQUIRE(c.run_until([&] { return out->order.size() >= 1; }, 5s));
+  // With the follower gone, a client still sending there would see its
+  // commands bounce (undelivered) and retry.
+  c.kill(follower);
+  REQUIRE(c.run_until([&] { return out->done; }, 10s));
+  for (int i = 0; i < 10; ++i) {
+    INFO(key(i));
+    CHECK(out->writes[key(i)].status == reply_status::ok);
+    CHECK(out->reads[key(i)].value == value(i));
+  }
+  CHECK(out->writes[key(0)].leader_hint == leader);
+  CHECK(out->stats.undelivered == 0);
+  CHECK(out->stats.attempts == out->stats.commands);
+}
+
 TEST_CASE("a client whose first endpoints are dead or unreachable moves on to the next",
           "[client][cluster]") {
   actor_cluster c(3);
