@@ -15,10 +15,12 @@
 #include <caf/error.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
+#include <caf/message_id.hpp>
 #include <caf/message_priority.hpp>
 #include <caf/timespan.hpp>
 
 #include <coroutine>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -76,6 +78,14 @@ public:
 
   bool await_ready() const noexcept { return false; }
 
+  /// Calls `f(response_id)` once the request is sent (before suspending):
+  /// lets the caller arrange for an early answer to that id (e.g. an error
+  /// when the connection to `dest` is lost).
+  request_awaiter&& on_sent(std::function<void(caf::message_id)> f) && {
+    on_sent_ = std::move(f);
+    return std::move(*this);
+  }
+
   void await_suspend(std::coroutine_handle<> h) {
     slot_ = std::make_shared<resume_slot<value_type>>();
     slot_->waiting = h;
@@ -83,8 +93,10 @@ public:
       [this](auto&... xs) {
         // A null `dest_` is answered with sec::invalid_argument through the
         // mailbox: the error callback runs later, never inside this call.
-        self_->request(dest_, timeout_, std::move(xs)...)
-          .then(
+        auto handle = self_->request(dest_, timeout_, std::move(xs)...);
+        if (on_sent_)
+          on_sent_(handle.id());
+        handle.then(
             [s = slot_](Rs&... rs) {
               s->value.emplace(std::move(rs)...);
               s->resume();
@@ -108,6 +120,7 @@ private:
   Handle dest_;
   caf::timespan timeout_;
   Args args_;
+  std::function<void(caf::message_id)> on_sent_;
   std::shared_ptr<resume_slot<value_type>> slot_;
 };
 

@@ -7,6 +7,8 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <utility>
 
 namespace raft {
@@ -33,6 +35,27 @@ kv_command make_command(kv_op op, std::string key, std::string value = {},
 /// At most this long for each id probe made to find a named leader (a dead
 /// endpoint must not hold up a command for a whole request timeout).
 constexpr caf::timespan id_probe_timeout = std::chrono::milliseconds(500);
+
+} // namespace
+
+struct kv_client::watch_state {
+  std::mutex mtx;
+  bool lost = false;
+  /// The client's actor, to answer its requests in flight.
+  caf::weak_actor_ptr client;
+  /// Response ids of the requests in flight to the proxy.
+  std::set<uint64_t> in_flight;
+};
+
+namespace {
+
+/// Answers the request with `response_id` of actor `client` with the error
+/// of a lost connection (as if the proxy had answered it so).
+void fail_request(const caf::strong_actor_ptr& client, uint64_t response_id) {
+  client->enqueue(nullptr, caf::message_id{response_id},
+                  caf::make_message(caf::make_error(caf::exit_reason::remote_link_unreachable)),
+                  nullptr);
+}
 
 } // namespace
 
@@ -103,7 +126,13 @@ task<client_reply> kv_client::execute(kv_command cmd) {
       budget = std::min(opts_.request_timeout, deadline - self_->clock().now());
       if (budget <= caf::timespan::zero())
         break; // not sent: nothing to be unsure about
-      auto reply = co_await request<client_reply>(self_, *handle, budget, cmd);
+      caf::message_id sent_id;
+      auto reply = co_await request<client_reply>(self_, *handle, budget, cmd)
+                     .on_sent([&](caf::message_id id) {
+                       sent_id = id;
+                       track(i, *handle, id);
+                     });
+      untrack(i, sent_id);
       if (reply) {
         d = after_reply(cmd.op, reply->status);
         if (d.step == next_step::finish) {
@@ -209,7 +238,7 @@ task<std::vector<endpoint_status>> kv_client::status() {
 task<caf::expected<peer_endpoint_actor>> kv_client::ready(std::size_t i, caf::timespan timeout,
                                                           bool learn_id) {
   auto handle = endpoints_[i].handle;
-  if (handle && watches_[i].lost && watches_[i].lost->load() && watches_[i].watched == handle) {
+  if (handle && lost(i, handle)) {
     forget_handle(i, handle);
     handle = endpoints_[i].handle;
   }
@@ -248,11 +277,51 @@ void kv_client::watch(std::size_t i, const peer_endpoint_actor& proxy) {
   if (w.watched == proxy)
     return; // the middleman handed out the same proxy again: watched already
   w.watched = proxy;
-  w.lost = std::make_shared<std::atomic<bool>>(false);
+  w.state = std::make_shared<watch_state>();
+  w.state->client = caf::actor_cast<caf::weak_actor_ptr>(self_->ctrl());
   // Runs when the actor (here: the proxy) terminates, on whatever thread
-  // kills it; a proxy dies when the middleman loses its connection.
+  // kills it; a proxy dies when the middleman loses its connection. (If it
+  // is dead already, attach runs it at once.)
   auto ptr = caf::actor_cast<caf::strong_actor_ptr>(proxy);
-  ptr->get()->attach_functor([lost = w.lost] { lost->store(true); });
+  ptr->get()->attach_functor([st = w.state] {
+    std::set<uint64_t> ids;
+    {
+      std::lock_guard<std::mutex> guard{st->mtx};
+      st->lost = true;
+      ids.swap(st->in_flight);
+    }
+    if (auto client = st->client.lock())
+      for (auto id : ids)
+        fail_request(client, id);
+  });
+}
+
+bool kv_client::lost(std::size_t i, const peer_endpoint_actor& handle) const {
+  const auto& w = watches_[i];
+  if (!w.state || w.watched != handle)
+    return false;
+  std::lock_guard<std::mutex> guard{w.state->mtx};
+  return w.state->lost;
+}
+
+void kv_client::track(std::size_t i, const peer_endpoint_actor& handle,
+                      caf::message_id response_id) {
+  auto& w = watches_[i];
+  if (!w.state || w.watched != handle)
+    return; // a local handle: nothing to watch
+  std::lock_guard<std::mutex> guard{w.state->mtx};
+  if (w.state->lost) // died just now: fail it like the others
+    fail_request(self_->ctrl(), response_id.integer_value());
+  else
+    w.state->in_flight.insert(response_id.integer_value());
+}
+
+void kv_client::untrack(std::size_t i, caf::message_id response_id) {
+  auto& w = watches_[i];
+  if (!w.state)
+    return;
+  std::lock_guard<std::mutex> guard{w.state->mtx};
+  w.state->in_flight.erase(response_id.integer_value());
 }
 
 void kv_client::learn(std::size_t i, const node_status& s) {

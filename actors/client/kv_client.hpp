@@ -24,11 +24,14 @@
 //     failed id probe: the next endpoint.
 //   - an address endpoint reconnects on its next use when its proxy died
 //     (the connection was lost: the node was killed or restarted) and after
-//     any failed request. A remote proxy whose connection is gone swallows
-//     messages in CAF 0.17 -- a request to it just times out, and for a
-//     write that means `unknown` -- so the client watches every proxy it
-//     connects and never sends to one it saw die. (Reconnecting to a live
-//     node is cheap: the middleman reuses its connection.)
+//     any failed request. In CAF 0.17 a request whose connection is lost is
+//     never answered, and a proxy whose connection is gone swallows what it
+//     is sent: both would only time out. So the client watches every proxy
+//     it connects: requests in flight to it fail the moment it dies (error
+//     exit_reason::remote_link_unreachable: a write is then `unknown`, a
+//     read goes to the next endpoint), and nothing more is sent to it.
+//     (Reconnecting to a live node is cheap: the middleman reuses its
+//     connection.)
 //   - a TIMEOUT (or any other error) after a write (put, del, cas) was sent:
 //     the outcome cannot be known, so the command ends `unknown` at once --
 //     never `failed`, never retried (a retried del or cas could report the
@@ -64,8 +67,8 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
+#include <caf/message_id.hpp>
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -141,14 +144,23 @@ private:
   std::size_t next_index(std::size_t i) const { return (i + 1) % endpoints_.size(); }
   std::string render(const caf::error& err) const;
 
-  /// Whether the proxy connected for endpoint `i` has died (its connection
-  /// was lost): set from the proxy's cleanup, on another thread.
+  /// What the client knows of a proxy it connected, shared with a functor
+  /// attached to the proxy (which runs, on another thread, when the proxy
+  /// dies: the connection was lost).
+  struct watch_state;
   struct proxy_watch {
     peer_endpoint_actor watched;
-    std::shared_ptr<std::atomic<bool>> lost;
+    std::shared_ptr<watch_state> state;
   };
   /// Watches a freshly connected proxy of endpoint `i`.
   void watch(std::size_t i, const peer_endpoint_actor& proxy);
+  /// Whether the proxy `handle` of endpoint `i` is known to be dead.
+  bool lost(std::size_t i, const peer_endpoint_actor& handle) const;
+  /// A request to endpoint `i`'s proxy `handle` is out with `response_id`:
+  /// if the proxy dies first, the request fails at once (instead of after
+  /// its timeout: CAF 0.17 never answers requests a lost connection took).
+  void track(std::size_t i, const peer_endpoint_actor& handle, caf::message_id response_id);
+  void untrack(std::size_t i, caf::message_id response_id);
 
   caf::event_based_actor* self_;
   std::vector<endpoint> endpoints_;
