@@ -22,6 +22,8 @@ struct gateway_state {
   /// links drop what the node sends them.
   std::set<node_id> cut;
   uint64_t dropped = 0;
+  /// Client commands passed on to the node and not yet answered.
+  relay_table relays;
 };
 
 using gateway_pointer = gateway_control_actor::stateful_pointer<gateway_state>;
@@ -57,7 +59,8 @@ caf::result<client_reply> relay_command(gateway_pointer self, kv_command& cmd) {
     return unavailable_reply("node restarting");
   // E.g. the node died with the command in its mailbox or log: a write may
   // still commit, so its outcome is unknown.
-  return raft::relay_command(self, st.node, st.opts.client_timeout, std::move(cmd), "the node");
+  return raft::relay_command(self, st.node, st.opts.client_timeout, std::move(cmd), "the node",
+                             st.relays);
 }
 
 /// A status on its way back: the node's answer, completed link by link.

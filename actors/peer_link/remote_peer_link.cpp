@@ -51,6 +51,8 @@ struct remote_link_state {
   bool dropping = false;
   uint64_t forwarded = 0;
   uint64_t dropped = 0;
+  /// Client commands passed on to the target and not yet answered.
+  relay_table relays;
 
   std::mt19937_64 rng;
 };
@@ -119,6 +121,8 @@ void drop_target(link_pointer self) {
   if (st.target)
     self->demonitor(st.target.address());
   st.target = nullptr;
+  // Their answers would come over the connection just dropped, if at all.
+  st.relays.fail_all("connection to peer " + std::to_string(st.peer) + " dropped");
 }
 
 void try_connect(link_pointer self) {
@@ -183,7 +187,7 @@ caf::result<client_reply> relay_command(link_pointer self, kv_command& cmd) {
   }
   ++st.forwarded;
   return raft::relay_command(self, st.target, st.opts.request_timeout, std::move(cmd),
-                             "peer " + std::to_string(st.peer));
+                             "peer " + std::to_string(st.peer), st.relays);
 }
 
 caf::result<node_status> relay_status(link_pointer self) {
@@ -215,6 +219,10 @@ remote_link_impl::behavior_type remote_link_fun(link_pointer self, node_id peer,
     info(self, "lost peer " + std::to_string(s.peer) + " at " + s.address + " ("
                  + since_connected(self) + "): " + self->system().render(dm.reason));
     s.target = nullptr;
+    // CAF 0.17 never answers requests the lost connection took: answer the
+    // commands passed on now (writes unknown, reads unavailable) rather than
+    // after request_timeout.
+    s.relays.fail_all("lost peer " + std::to_string(s.peer) + " with the command in flight");
     schedule_reconnect(self);
   });
   try_connect(self);

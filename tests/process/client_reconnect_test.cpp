@@ -90,3 +90,51 @@ TEST_CASE("a write in flight to a node that dies fails at once as unknown, not a
   // nothing was applied and the client reports unavailable.)
   CHECK((r.status == reply_status::unknown || r.status == reply_status::unavailable));
 }
+
+TEST_CASE("a write a follower forwarded to a leader that dies is answered unknown as soon as "
+          "the follower's link loses the leader",
+          "[process][client]") {
+  test_client tc;
+  test_cluster c(3, tc);
+  REQUIRE(c.start_all());
+  auto leader = c.wait_for_leader(c.ids(), 10s);
+  REQUIRE(leader != no_node);
+  node_id follower = no_node;
+  for (auto id : c.ids())
+    if (id != leader)
+      follower = id;
+  REQUIRE(c.put(follower, "before", "1")); // the follower's link to the leader is up
+
+  // Stop the leader; a write through the follower is forwarded to it and
+  // stays unanswered...
+  auto pid = c.pid(leader);
+  ::kill(pid, SIGSTOP);
+  REQUIRE(wait_until(
+    [&] {
+      auto st = read_file("/proc/" + std::to_string(pid) + "/stat");
+      auto close = st.rfind(')');
+      return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
+    },
+    5s));
+  auto start = std::chrono::steady_clock::now();
+  auto pending = std::async(std::launch::async, [&] {
+    kv_command cmd;
+    cmd.op = kv_op::put;
+    cmd.key = "forwarded";
+    cmd.value = "2";
+    return tc.command(c.port(follower), cmd, 30s);
+  });
+  REQUIRE(pending.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
+  // ...until the leader is killed: the follower's link sees its connection
+  // go and answers at once, well before its own request timeout (6 s).
+  c.kill9(leader);
+  REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  auto waited = std::chrono::steady_clock::now() - start;
+  auto r = pending.get();
+  REQUIRE(r.has_value());
+  INFO(to_string(r->status) << ": " << r->message << " after "
+                            << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                            << " ms");
+  CHECK(r->status == reply_status::unknown);
+  CHECK(r->message.find("lost peer") != std::string::npos);
+}
