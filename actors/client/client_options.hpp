@@ -19,10 +19,12 @@ struct client_options {
   /// ends `unavailable` (nothing was applied) or `unknown` (a write was sent
   /// and its outcome cannot be known).
   caf::timespan overall_timeout = std::chrono::seconds(10);
-  /// Attempts per command (each attempt is one request to one endpoint).
-  int max_attempts = 20;
+  /// Attempts per command (each attempt is one request to one endpoint);
+  /// with the pauses between them, several seconds of trying -- longer than
+  /// an election, even a repeated one.
+  int max_attempts = 50;
   /// First pause between retries; doubles on each further pause of the same
-  /// command, up to 16 times this.
+  /// command, up to 4 times this.
   caf::timespan retry_backoff = std::chrono::milliseconds(20);
 };
 

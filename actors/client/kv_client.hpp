@@ -40,7 +40,7 @@
 //   - a read (get) that timed out, or got `unknown`, is retried at the next
 //     endpoint: reads have no side effects.
 //   - after every full round of endpoints without an outcome there is a
-//     backoff too. Backoffs double per pause (retry_backoff, 2x, ... 16x).
+//     backoff too. Backoffs double per pause (retry_backoff, 2x, 4x at most).
 //   - a command that runs out of attempts (max_attempts) or time
 //     (overall_timeout) before any outcome ends `unavailable`, with the last
 //     reason in `message`: every attempt so far was definitely not applied.

@@ -55,7 +55,7 @@ retry_decision after_failure(kv_op op, request_failure failure) {
 }
 
 caf::timespan backoff_delay(caf::timespan base, int n) {
-  return base * (int64_t{1} << std::clamp(n, 0, 4));
+  return base * (int64_t{1} << std::clamp(n, 0, 2));
 }
 
 } // namespace raft
