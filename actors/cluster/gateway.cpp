@@ -57,9 +57,11 @@ caf::result<client_reply> relay_command(gateway_pointer self, kv_command& cmd) {
   auto& st = self->state;
   if (!st.node)
     return unavailable_reply("node restarting");
-  // E.g. the node died with the command in its mailbox or log: a write may
-  // still commit, so its outcome is unknown.
-  return raft::relay_command(self, st.node, st.opts.client_timeout, std::move(cmd), "the node",
+  // No timeout of our own (it would cost a timer per command): the node
+  // answers every command within its client_timeout, and if it dies CAF
+  // bounces what it had not answered -- a write may still commit then, so
+  // its outcome is unknown.
+  return raft::relay_command(self, st.node, caf::infinite, std::move(cmd), "the node",
                              st.relays);
 }
 

@@ -55,10 +55,6 @@ using link_map = std::map<node_id, peer_link_actor>;
 struct gateway_options {
   /// Timeout of the node's status and of each link's link_status.
   caf::timespan status_timeout = std::chrono::seconds(1);
-  /// How long a client command relayed to the node may take. Must exceed
-  /// the node's client_timeout plus a peer link's request_timeout (the node
-  /// may forward the command to the leader).
-  caf::timespan client_timeout = std::chrono::seconds(8);
   /// Receives one line per partition change; none if empty.
   std::function<void(const std::string&)> log;
 };

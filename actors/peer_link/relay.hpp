@@ -7,6 +7,7 @@
 #include "messages/kv_messages.hpp"
 
 #include <caf/error.hpp>
+#include <caf/duration.hpp>
 #include <caf/timespan.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -87,7 +88,7 @@ private:
 /// that its owner can fail it early (relay_table::fail_all).
 template <class Self, class Target>
 caf::typed_response_promise<client_reply>
-relay_command(Self* self, const Target& target, caf::timespan timeout, kv_command cmd,
+relay_command(Self* self, const Target& target, caf::duration timeout, kv_command cmd,
               std::string who, relay_table& table) {
   auto is_read = cmd.op == kv_op::get;
   auto rp = self->template make_response_promise<client_reply>();

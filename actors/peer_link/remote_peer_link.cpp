@@ -186,7 +186,7 @@ caf::result<client_reply> relay_command(link_pointer self, kv_command& cmd) {
     return unavailable_reply("peer " + std::to_string(st.peer) + " unreachable");
   }
   ++st.forwarded;
-  return raft::relay_command(self, st.target, st.opts.request_timeout, std::move(cmd),
+  return raft::relay_command(self, st.target, caf::duration{st.opts.request_timeout}, std::move(cmd),
                              "peer " + std::to_string(st.peer), st.relays);
 }
 

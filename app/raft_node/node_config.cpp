@@ -210,6 +210,13 @@ raft_node_config::raft_node_config() {
   // The work-stealing default spins idle workers (about 30% of a core per
   // idle node here); a Raft node is mostly idle between ticks.
   set("scheduler.policy", caf::atom("sharing"));
+  // One worker thread for the node, its gateway and links (the storage
+  // actor and the supervisor have threads of their own, the middleman its
+  // multiplexer). A profile of a loaded leader was dominated by context
+  // switches between workers handing messages to each other; with one
+  // worker the same hardware gave about 1.4x the writes/s at 32 clients
+  // (docs/benchmarks.md). --scheduler.max-threads=N overrides it.
+  set("scheduler.max-threads", size_t{1});
   register_message_types(*this);
 }
 
