@@ -136,9 +136,9 @@ build-bench/app/raft-bench --help
   meaningless, on a slower disk lower.
 - The write clients are closed-loop (one request in flight each), all in one
   raft-bench process with one CAF connection per node, and start with the
-  node that leads (a client that starts at a follower stays with it: the
-  follower forwards every put, one hop more). Latency is measured in the
-  client, send to acknowledgement.
+  node that leads (a client that starts at a follower moves to the leader
+  after its first answer, which names the leader). Latency is measured in
+  the client, send to acknowledgement.
 - Failover times are late by up to one status-poll interval (5 ms) plus a
   round trip, and depend on the randomized election timeout (150-300 ms,
   counted from the last heartbeat the followers received); a trial whose
@@ -146,12 +146,12 @@ build-bench/app/raft-bench --help
   election timeout. "Next acknowledged write" is measured twice: with a
   writer that gives up on a dead node at once (the cluster's recovery), and
   with the library client kv_client at its defaults (what an application
-  sees today: its put in flight to the killed leader runs into the 2 s
-  request timeout and ends \`unknown\`).
+  sees: its put in flight to the killed leader ends \`unknown\` when the
+  connection drops, then it retries through the others with backoff).
 - Figures taken while other work ran on the machine (see the load average)
   are noisy; compare runs from a quiet machine only.
-- The etcd 3.4 figure in the comparison is the reference figure given in
-  issue #3 for this machine; it was not measured by this script.
+- The etcd 3.4 figure in the comparison is the reference figure from the
+  project's brief for this machine; it was not measured by this script.
 
 EOF
   cat "$sections"

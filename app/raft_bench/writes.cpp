@@ -371,7 +371,7 @@ int run_writes(const writes_options& o, const std::string& command_line, std::st
                  + ").\n\n"
              : "**After the run the nodes did not converge within 10 s.**\n\n";
 
-  // The reference figure of issue #3, if this run has the matching level.
+  // The etcd reference figure of the project's brief, if this run has the matching level.
   for (const auto& r : results) {
     if (r.clients != 32 || o.value_size != 256 || o.cluster.nodes != 3)
       continue;
@@ -389,14 +389,14 @@ int run_writes(const writes_options& o, const std::string& command_line, std::st
             + std::to_string(static_cast<int>(cpus))
             + " CPUs): its figures are not comparable with a reference taken on a quiet "
               "machine. Rerun on a quiet machine before comparing.**\n\n";
-    md += "The etcd figures are the **reference figure given in issue #3** for etcd 3.4 on the "
+    md += "The etcd figures are the **reference figure from the project's brief** for etcd 3.4 on the "
           "same machine; they were **not measured by this run**.\n\n";
     md += "| | writes/s | p99 ms |\n|---|---:|---:|\n";
     md += "| etcd 3.4 (reference, not measured here) | ~2,900 | 36 |\n";
     md += "| caf-raft (this run) | " + fmt_thousands(r.ops_per_s) + " | " + fmt_ms(r.lat.p99_us)
           + " |\n";
     md += "| caf-raft / etcd | " + std::string{ratio} + " | |\n";
-    md += "| goal of issue #3 (3x etcd) | ~8,700 | |\n\n";
+    md += "| the project's goal (3x etcd) | ~8,700 | |\n\n";
   }
   return all_ok ? 0 : 2;
 }
