@@ -86,15 +86,7 @@ bool wait_until(F cond, milliseconds limit) {
 /// Every node answers, follows one leader, and holds the same commit index,
 /// applied index and state digest.
 bool converged(cluster_manager& m) {
-  auto reports = m.status();
-  if (evaluate_health(reports).health != cluster_health::healthy)
-    return false;
-  for (const auto& r : reports)
-    if (r.status.applied_index != reports[0].status.applied_index
-        || r.status.commit_index != reports[0].status.commit_index
-        || r.status.state_digest != reports[0].status.state_digest)
-      return false;
-  return true;
+  return raft::converged(m.status());
 }
 
 kv_command put_cmd(const std::string& key, const std::string& value) {

@@ -96,4 +96,16 @@ health_report evaluate_health(const std::vector<node_report>& reports) {
   return out;
 }
 
+bool converged(const std::vector<node_report>& reports) {
+  if (reports.empty() || evaluate_health(reports).health != cluster_health::healthy)
+    return false;
+  const auto& first = reports.front().status;
+  for (const auto& r : reports)
+    if (r.status.commit_index != first.commit_index
+        || r.status.applied_index != first.applied_index
+        || r.status.state_digest != first.state_digest)
+      return false;
+  return true;
+}
+
 } // namespace raft

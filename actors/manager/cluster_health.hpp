@@ -59,4 +59,9 @@ struct health_report {
 /// a deposed leader cut off in a minority is not "the" leader.
 health_report evaluate_health(const std::vector<node_report>& reports);
 
+/// Whether one status round shows a converged cluster: healthy (every node
+/// answered, one leader followed by a majority) and every node at the same
+/// commit index, applied index and state digest.
+bool converged(const std::vector<node_report>& reports);
+
 } // namespace raft

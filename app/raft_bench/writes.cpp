@@ -169,14 +169,7 @@ struct level_result {
 
 /// Every node answers, follows one leader and holds the same state.
 bool converged(cluster_manager& m) {
-  auto reports = m.status();
-  if (evaluate_health(reports).health != cluster_health::healthy)
-    return false;
-  for (const auto& r : reports)
-    if (r.status.applied_index != reports[0].status.applied_index
-        || r.status.state_digest != reports[0].status.state_digest)
-      return false;
-  return true;
+  return raft::converged(m.status());
 }
 
 } // namespace

@@ -16,6 +16,22 @@
 using namespace raft;
 using namespace raft::process_test;
 
+namespace {
+
+/// SIGSTOP, and waits until the kernel reports the process stopped.
+bool stop_process(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  return wait_until(
+    [&] {
+      auto st = read_file("/proc/" + std::to_string(pid) + "/stat");
+      auto close = st.rfind(')'); // the state follows the command name
+      return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
+    },
+    5s);
+}
+
+} // namespace
+
 TEST_CASE("a client outlives a restart of every node: it reconnects and its writes succeed again",
           "[process][client]") {
   test_client tc;
@@ -69,14 +85,7 @@ TEST_CASE("a write in flight to a node that dies fails at once as unknown, not a
 
   // Stop the leader, so the next write stays unanswered in its socket...
   auto pid = c.pid(leader);
-  ::kill(pid, SIGSTOP);
-  REQUIRE(wait_until(
-    [&] {
-      auto st = read_file("/proc/" + std::to_string(pid) + "/stat");
-      auto close = st.rfind(')');
-      return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
-    },
-    5s));
+  REQUIRE(stop_process(pid));
   auto pending = std::async(std::launch::async, [&] { return client.put("in-flight", "2"); });
   // ...then kill it: the connection closes with the write in flight. (The
   // write cannot finish while the leader is stopped; the 300 ms only give
@@ -108,14 +117,7 @@ TEST_CASE("a write a follower forwarded to a leader that dies is answered unknow
   // Stop the leader; a write through the follower is forwarded to it and
   // stays unanswered...
   auto pid = c.pid(leader);
-  ::kill(pid, SIGSTOP);
-  REQUIRE(wait_until(
-    [&] {
-      auto st = read_file("/proc/" + std::to_string(pid) + "/stat");
-      auto close = st.rfind(')');
-      return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
-    },
-    5s));
+  REQUIRE(stop_process(pid));
   auto start = std::chrono::steady_clock::now();
   auto pending = std::async(std::launch::async, [&] {
     kv_command cmd;

@@ -97,3 +97,28 @@ TEST_CASE("health: a running non-voter that follows nobody keeps the cluster deg
   CHECK(h.leader == 1);
   CHECK(h.astray == std::vector<node_id>{4});
 }
+
+TEST_CASE("converged: healthy and every node at the same commit, applied index and digest",
+          "[health]") {
+  std::vector<node_report> rs{up(1, raft_role::follower, 2, 2), up(2, raft_role::leader, 2, 2),
+                              up(3, raft_role::follower, 2, 2)};
+  for (auto& r : rs) {
+    r.status.commit_index = 7;
+    r.status.applied_index = 7;
+    r.status.state_digest = 0xabc;
+  }
+  CHECK(converged(rs));
+  auto behind = rs;
+  behind[2].status.applied_index = 6;
+  CHECK_FALSE(converged(behind));
+  auto uncommitted = rs;
+  uncommitted[0].status.commit_index = 6;
+  CHECK_FALSE(converged(uncommitted));
+  auto diverged = rs;
+  diverged[1].status.state_digest = 0xabd;
+  CHECK_FALSE(converged(diverged));
+  auto one_down = rs;
+  one_down[0] = down(1);
+  CHECK_FALSE(converged(one_down));
+  CHECK_FALSE(converged({}));
+}

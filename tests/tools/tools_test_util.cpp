@@ -62,16 +62,7 @@ std::string status_text(cluster_manager& m) {
 }
 
 bool converged(cluster_manager& m) {
-  auto reports = m.status();
-  if (evaluate_health(reports).health != cluster_health::healthy)
-    return false;
-  const auto& first = reports.front().status;
-  for (const auto& r : reports)
-    if (r.status.commit_index != first.commit_index
-        || r.status.applied_index != first.applied_index
-        || r.status.state_digest != first.state_digest)
-      return false;
-  return true;
+  return raft::converged(m.status());
 }
 
 namespace {
