@@ -18,26 +18,15 @@ struct link_state {
 
 using link_pointer = peer_link_actor::stateful_pointer<link_state>;
 
-template <class Message>
-void forward(link_pointer self, Message& m) {
-  auto& st = self->state;
-  if (st.dropping || !st.target) {
-    ++st.dropped;
-    return;
-  }
-  ++st.forwarded;
-  self->send(st.target, std::move(m));
-}
-
 peer_link_actor::behavior_type link_impl(link_pointer self, peer_endpoint_actor target) {
   self->state.target = std::move(target);
   return {
-    [self](request_vote& m) { forward(self, m); },
-    [self](request_vote_reply& m) { forward(self, m); },
-    [self](append_entries& m) { forward(self, m); },
-    [self](append_entries_reply& m) { forward(self, m); },
-    [self](install_snapshot& m) { forward(self, m); },
-    [self](install_snapshot_reply& m) { forward(self, m); },
+    [self](request_vote& m) { forward_rpc(self, m); },
+    [self](request_vote_reply& m) { forward_rpc(self, m); },
+    [self](append_entries& m) { forward_rpc(self, m); },
+    [self](append_entries_reply& m) { forward_rpc(self, m); },
+    [self](install_snapshot& m) { forward_rpc(self, m); },
+    [self](install_snapshot_reply& m) { forward_rpc(self, m); },
     [self](kv_command& cmd) -> caf::result<client_reply> {
       auto& st = self->state;
       if (st.dropping || !st.target) {

@@ -26,6 +26,21 @@ inline client_reply unavailable_reply(std::string why) {
   return r;
 }
 
+/// Passes a Raft RPC on to a link's target, or counts it dropped (the link
+/// is told to drop traffic, or has no target). Raft retries what is lost.
+/// Works on any link state with `target`, `dropping`, `forwarded` and
+/// `dropped` (the local and the remote peer link).
+template <class Self, class Message>
+void forward_rpc(Self* self, Message& m) {
+  auto& st = self->state;
+  if (st.dropping || !st.target) {
+    ++st.dropped;
+    return;
+  }
+  ++st.forwarded;
+  self->send(st.target, std::move(m));
+}
+
 /// Commands a link passed on and not yet answered, so that they can be
 /// answered at once when the link loses its target (CAF 0.17 never answers
 /// a request whose connection is lost; it would only time out).

@@ -160,25 +160,6 @@ void try_connect(link_pointer self) {
       });
 }
 
-/// Milliseconds since the link last became connected (-1: never), for
-/// link_status -- once it has a field for it (last_connected_ms).
-template <class Status>
-void set_last_connected(Status& s, int64_t ms) {
-  if constexpr (requires { s.last_connected_ms; })
-    s.last_connected_ms = ms;
-}
-
-template <class Message>
-void forward(link_pointer self, Message& m) {
-  auto& st = self->state;
-  if (st.dropping || !st.target) {
-    ++st.dropped;
-    return;
-  }
-  ++st.forwarded;
-  self->send(st.target, std::move(m));
-}
-
 caf::result<client_reply> relay_command(link_pointer self, kv_command& cmd) {
   auto& st = self->state;
   if (st.dropping || !st.target) {
@@ -227,12 +208,12 @@ remote_link_impl::behavior_type remote_link_fun(link_pointer self, node_id peer,
   });
   try_connect(self);
   return {
-    [self](request_vote& m) { forward(self, m); },
-    [self](request_vote_reply& m) { forward(self, m); },
-    [self](append_entries& m) { forward(self, m); },
-    [self](append_entries_reply& m) { forward(self, m); },
-    [self](install_snapshot& m) { forward(self, m); },
-    [self](install_snapshot_reply& m) { forward(self, m); },
+    [self](request_vote& m) { forward_rpc(self, m); },
+    [self](request_vote_reply& m) { forward_rpc(self, m); },
+    [self](append_entries& m) { forward_rpc(self, m); },
+    [self](append_entries_reply& m) { forward_rpc(self, m); },
+    [self](install_snapshot& m) { forward_rpc(self, m); },
+    [self](install_snapshot_reply& m) { forward_rpc(self, m); },
     [self](kv_command& cmd) -> caf::result<client_reply> { return relay_command(self, cmd); },
     [self](status_atom) -> caf::result<node_status> { return relay_status(self); },
     [self](drop_atom, bool on) { self->state.dropping = on; },
@@ -254,11 +235,12 @@ remote_link_impl::behavior_type remote_link_fun(link_pointer self, node_id peer,
       r.dropping = s.dropping;
       r.forwarded = s.forwarded;
       r.dropped = s.dropped;
-      set_last_connected(r, s.ever_connected
+      // Milliseconds since the link last became connected (-1: never).
+      r.last_connected_ms = s.ever_connected
                               ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                   self->clock().now() - s.last_connected)
                                   .count()
-                              : -1);
+                              : -1;
       return r;
     },
     [self](reconnect_atom, uint64_t generation) {
