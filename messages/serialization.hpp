@@ -87,13 +87,13 @@ typename Inspector::result_type inspect(Inspector& f, persist_ack& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("raft_peer_info"), x.id, x.address, x.connected,
-           x.last_contact_ms);
+           x.last_contact_ms, x.commands_in_flight);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_status& x) {
   return f(caf::meta::type_name("raft_link_status"), x.peer, x.address, x.connected,
-           x.dropping, x.forwarded, x.dropped, x.last_connected_ms);
+           x.dropping, x.forwarded, x.dropped, x.last_connected_ms, x.commands_in_flight);
 }
 
 template <class Inspector>

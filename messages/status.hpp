@@ -38,6 +38,9 @@ struct peer_info {
   bool connected = false;
   /// Milliseconds since the node last received a message from it; -1: never.
   int64_t last_contact_ms = -1;
+  /// Client commands passed on to it (the node forwards to its leader)
+  /// still waiting for its answer.
+  uint64_t commands_in_flight = 0;
 };
 
 /// What a peer link reports about itself.
@@ -50,6 +53,8 @@ struct link_status {
   uint64_t dropped = 0;
   /// Milliseconds since the link last became connected; -1: never.
   int64_t last_connected_ms = -1;
+  /// Client commands passed on and not yet answered.
+  uint64_t commands_in_flight = 0;
 };
 
 /// A snapshot of one node's Raft state.

@@ -94,8 +94,10 @@ void complete_status(gateway_pointer self, node_status s,
     self->request(link->second, st.opts.status_timeout, link_status_atom::value)
       .then(
         [p, i](link_status& ls) {
-          p->status.peers[i].connected = ls.connected;
-          p->status.peers[i].address = ls.address;
+          auto& pi = p->status.peers[i];
+          pi.connected = ls.connected;
+          pi.address = ls.address;
+          pi.commands_in_flight = ls.commands_in_flight;
           p->done_one();
         },
         [p](caf::error&) { p->done_one(); }); // reported as not connected

@@ -235,6 +235,7 @@ remote_link_impl::behavior_type remote_link_fun(link_pointer self, node_id peer,
       r.dropping = s.dropping;
       r.forwarded = s.forwarded;
       r.dropped = s.dropped;
+      r.commands_in_flight = s.relays.size();
       // Milliseconds since the link last became connected (-1: never).
       r.last_connected_ms = s.ever_connected
                               ? std::chrono::duration_cast<std::chrono::milliseconds>(

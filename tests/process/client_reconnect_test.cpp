@@ -74,30 +74,42 @@ TEST_CASE("a write in flight to a node that dies fails at once as unknown, not a
   auto leader = c.wait_for_leader(c.ids(), 10s);
   REQUIRE(leader != no_node);
 
-  // Only the leader, with timeouts far above what the test waits: CAF 0.17
+  // Only the leader, with timeouts far above what the test waits (the
+  // node's own client timeout, 5 s, is cut short by the kill): CAF 0.17
   // never answers a request whose connection is lost, so without the
-  // client's watch on its proxy this write would wait all of them out.
+  // client's watch on its proxy this write would wait them all out.
   client_options opts;
   opts.request_timeout = std::chrono::seconds(30);
   opts.overall_timeout = std::chrono::seconds(40);
   blocking_client client(tc.system(), {"127.0.0.1:" + std::to_string(c.port(leader))}, opts);
   REQUIRE(client.put("before", "1").status == reply_status::ok); // connected, id known
 
-  // Stop the leader, so the next write stays unanswered in its socket...
-  auto pid = c.pid(leader);
-  REQUIRE(stop_process(pid));
+  // Cut the leader off from its followers (through its gateway): a write
+  // reaches it, is appended, and cannot commit...
+  node_id others[2];
+  std::size_t n = 0;
+  for (auto id : c.ids())
+    if (id != leader)
+      others[n++] = id;
+  REQUIRE(tc.partition(c.port(leader), {others[0], others[1]}));
+  auto before = tc.status(c.port(leader));
+  REQUIRE(before);
   auto pending = std::async(std::launch::async, [&] { return client.put("in-flight", "2"); });
-  // ...then kill it: the connection closes with the write in flight. (The
-  // write cannot finish while the leader is stopped; the 300 ms only give
-  // the client time to send it. Either way the outcome below is bounded.)
-  REQUIRE(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  REQUIRE(wait_until(
+    [&] {
+      auto st = tc.status(c.port(leader));
+      return st && st->last_index > before->last_index;
+    },
+    5s));
+  REQUIRE(pending.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  // ...then kill it: the connection closes with the write in flight.
   c.kill9(leader);
   REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   auto r = pending.get();
   INFO(to_string(r.status) << ": " << r.message);
-  // Sent and maybe applied: unknown. (Had the kill come before the send,
-  // nothing was applied and the client reports unavailable.)
-  CHECK((r.status == reply_status::unknown || r.status == reply_status::unavailable));
+  // Sent and maybe applied: unknown, from the client's watch on the proxy.
+  CHECK(r.status == reply_status::unknown);
+  CHECK(r.message.find("remote_link_unreachable") != std::string::npos);
 }
 
 TEST_CASE("a write a follower forwarded to a leader that dies is answered unknown as soon as "
@@ -118,15 +130,31 @@ TEST_CASE("a write a follower forwarded to a leader that dies is answered unknow
   // stays unanswered...
   auto pid = c.pid(leader);
   REQUIRE(stop_process(pid));
+  // The write goes through a client of its own: test_client is not
+  // thread-safe, and this thread keeps asking `tc` for status.
+  test_client sender;
   auto start = std::chrono::steady_clock::now();
   auto pending = std::async(std::launch::async, [&] {
     kv_command cmd;
     cmd.op = kv_op::put;
     cmd.key = "forwarded";
     cmd.value = "2";
-    return tc.command(c.port(follower), cmd, 30s);
+    return sender.command(c.port(follower), cmd, 30s);
   });
-  REQUIRE(pending.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
+  // The follower has passed it on to the leader and waits for the answer
+  // (its status comes from the follower, which runs)...
+  REQUIRE(wait_until(
+    [&] {
+      auto st = tc.status(c.port(follower));
+      if (!st)
+        return false;
+      for (const auto& p : st->peers)
+        if (p.id == leader && p.commands_in_flight == 1)
+          return true;
+      return false;
+    },
+    5s));
+  REQUIRE(pending.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
   // ...until the leader is killed: the follower's link sees its connection
   // go and answers at once, well before its own request timeout (6 s).
   c.kill9(leader);
