@@ -16,6 +16,20 @@ enum class kv_op : uint8_t {
   put = 1, ///< set `key` to `value`
   del = 2, ///< remove `key`
   cas = 3, ///< set `key` to `value` iff it currently holds `expected`
+  // -- operator commands (not key-value operations) ---------------------
+  /// Add node `key` (decimal id) at address `value` as a learner; it is
+  /// promoted to voter once caught up. `expected` is the cluster id the
+  /// joining node was started with (empty: not checked). Goes to the leader.
+  add_member = 4,
+  /// Remove node `key` (decimal id), voter or learner. Goes to the leader; a
+  /// leader asked to remove itself hands leadership over first.
+  remove_member = 5,
+  /// Hand leadership to node `key` (decimal id; empty: the most up-to-date
+  /// voter). Goes to the leader.
+  transfer_leader = 6,
+  /// Write a snapshot of the receiving node's state now and compact its log
+  /// (answered by the node it is sent to; never forwarded).
+  take_snapshot = 7,
 };
 
 /// A client command. Only the fields its op needs are used.

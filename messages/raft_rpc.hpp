@@ -26,7 +26,7 @@ inline constexpr node_id no_node = 0;
 enum class entry_type : uint8_t {
   command = 0, ///< an encoded key-value command (actors/kv/command_codec.hpp)
   noop = 1,    ///< the empty entry a new leader appends (§5.4.2, §8)
-  config = 2,  ///< a membership change (reserved for the membership work)
+  config = 2,  ///< a membership change: `data` is an encoded membership
 };
 
 /// One entry of the replicated log.
@@ -57,6 +57,10 @@ struct request_vote {
   index_t last_log_index = 0;
   term_t last_log_term = 0;
   bool pre_vote = false;
+  /// Set by a candidate that campaigns because its leader told it to
+  /// (timeout_now, leadership transfer, thesis §3.10): voters then grant it
+  /// even though they heard from that leader within the election timeout.
+  bool transfer = false;
 };
 
 /// Reply to request_vote.
@@ -98,8 +102,10 @@ struct append_entries_reply {
   uint64_t read_seq = 0;
 };
 
-/// InstallSnapshot RPC (§7), sent in chunks. Its handling arrives with log
-/// compaction; the shape is fixed now so the wire protocol does not change.
+/// InstallSnapshot RPC (§7), sent in chunks: `data` holds the bytes of the
+/// leader's snapshot file from `offset` on; `done` marks the last chunk.
+/// The follower writes the chunks in order to a temporary file, verifies the
+/// whole file when it is complete, and only then installs it.
 struct install_snapshot {
   term_t term = 0;
   node_id leader_id = no_node;
@@ -117,7 +123,41 @@ struct install_snapshot_reply {
   index_t last_included_index = 0;
   /// The byte offset the follower expects next (flow control and resume).
   uint64_t next_offset = 0;
+  /// With done: the snapshot is installed (success) or was refused (e.g. it
+  /// failed verification; the leader starts over). Without: chunk accepted
+  /// up to next_offset (success), or out of order (the leader resends from
+  /// next_offset).
   bool success = false;
+  /// The snapshot is installed or refused: the transfer is over.
+  bool done = false;
+};
+
+/// TimeoutNow (thesis §3.10): the leader tells an up-to-date voter to start
+/// an election at once, to hand leadership over to it.
+struct timeout_now {
+  term_t term = 0;
+  node_id leader_id = no_node;
+};
+
+/// One member of a cluster: its id and where its raft-node listens
+/// ("host:port"; empty inside one process, where nodes find each other
+/// without the network).
+struct member {
+  node_id id = no_node;
+  std::string address;
+
+  friend bool operator==(const member&, const member&) = default;
+};
+
+/// A cluster configuration (thesis §4): who votes, and who only receives
+/// the log (learners: never counted in a quorum, never campaign). Every
+/// node uses the newest configuration in its log, committed or not, or the
+/// one its snapshot holds.
+struct membership {
+  std::vector<member> voters;
+  std::vector<member> learners;
+
+  friend bool operator==(const membership&, const membership&) = default;
 };
 
 } // namespace raft

@@ -5,6 +5,7 @@
 
 #include "messages/kv_messages.hpp"
 #include "messages/raft_rpc.hpp"
+#include "messages/snapshot_messages.hpp"
 #include "messages/status.hpp"
 #include "messages/storage_messages.hpp"
 
@@ -25,7 +26,7 @@ typename Inspector::result_type inspect(Inspector& f, hard_state& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, request_vote& x) {
   return f(caf::meta::type_name("raft_request_vote"), x.term, x.candidate_id,
-           x.last_log_index, x.last_log_term, x.pre_vote);
+           x.last_log_index, x.last_log_term, x.pre_vote, x.transfer);
 }
 
 template <class Inspector>
@@ -58,7 +59,22 @@ typename Inspector::result_type inspect(Inspector& f, install_snapshot& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, install_snapshot_reply& x) {
   return f(caf::meta::type_name("raft_install_snapshot_reply"), x.term,
-           x.follower_id, x.last_included_index, x.next_offset, x.success);
+           x.follower_id, x.last_included_index, x.next_offset, x.success, x.done);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timeout_now& x) {
+  return f(caf::meta::type_name("raft_timeout_now"), x.term, x.leader_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member& x) {
+  return f(caf::meta::type_name("raft_member"), x.id, x.address);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, membership& x) {
+  return f(caf::meta::type_name("raft_membership"), x.voters, x.learners);
 }
 
 template <class Inspector>
@@ -75,13 +91,41 @@ typename Inspector::result_type inspect(Inspector& f, client_reply& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, persist_request& x) {
-  return f(caf::meta::type_name("raft_persist_request"), x.has_hard_state,
-           x.state, x.entries);
+  return f(caf::meta::type_name("raft_persist_request"), x.reset_index,
+           x.reset_term, x.has_hard_state, x.state, x.entries);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, persist_ack& x) {
   return f(caf::meta::type_name("raft_persist_ack"), x.last_index, x.last_term);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, kv_pair& x) {
+  return f(caf::meta::type_name("raft_kv_pair"), x.key, x.value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_meta& x) {
+  return f(caf::meta::type_name("raft_snapshot_meta"), x.index, x.term, x.config,
+           x.keys, x.digest, x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_chunk& x) {
+  return f(caf::meta::type_name("raft_snapshot_chunk"), x.offset, x.data, x.total,
+           x.done);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_received& x) {
+  return f(caf::meta::type_name("raft_snapshot_received"), x.next_offset,
+           x.complete, x.meta);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_batch& x) {
+  return f(caf::meta::type_name("raft_snapshot_batch"), x.pairs, x.done);
 }
 
 template <class Inspector>
@@ -100,6 +144,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("raft_node_status"), x.id, x.role, x.term,
            x.leader, x.last_index, x.commit_index, x.applied_index, x.voters,
+           x.learners, x.config, x.config_index, x.snapshot_index, x.first_index,
            x.state_digest, x.keys, x.peers);
 }
 

@@ -67,6 +67,17 @@ struct node_status {
   index_t commit_index = 0;
   index_t applied_index = 0;
   std::vector<node_id> voters;
+  /// Members that receive the log but do not vote (yet).
+  std::vector<node_id> learners;
+  /// The newest configuration in the log, with addresses.
+  membership config;
+  /// Index of the entry that holds `config` (0: bootstrap configuration).
+  index_t config_index = 0;
+  /// The newest snapshot: the log is compacted up to (not beyond) it.
+  index_t snapshot_index = 0;
+  /// The first index still held in the log (entries below it are in the
+  /// snapshot only).
+  index_t first_index = 1;
   /// Digest of the key-value state (equal on nodes that applied the same log).
   uint64_t state_digest = 0;
   /// Number of keys in the key-value state.

@@ -14,7 +14,13 @@ namespace raft {
 /// stored last index, the stored log is cut back to just before it first (a
 /// follower overwriting a conflicting suffix, §5.3), then the entries are
 /// appended.
+///
+/// With reset_index set, the whole stored log is discarded first and the log
+/// continues at reset_index + 1, whose predecessor has term reset_term: a
+/// follower installed a snapshot through reset_index (§7).
 struct persist_request {
+  index_t reset_index = 0;
+  term_t reset_term = 0;
   bool has_hard_state = false;
   hard_state state;
   std::vector<log_entry> entries;

@@ -35,6 +35,7 @@ node_id sender_of(const append_entries& m) { return m.leader_id; }
 node_id sender_of(const append_entries_reply& m) { return m.follower_id; }
 node_id sender_of(const install_snapshot& m) { return m.leader_id; }
 node_id sender_of(const install_snapshot_reply& m) { return m.follower_id; }
+node_id sender_of(const timeout_now& m) { return m.leader_id; }
 
 /// Control messages come from this process only (the published interface
 /// does not offer them, but dispatch is dynamic).
@@ -142,6 +143,7 @@ gateway_control_actor::behavior_type gateway_fun(gateway_pointer self, node_acto
     [self](append_entries_reply& m) { forward(self, m); },
     [self](install_snapshot& m) { forward(self, m); },
     [self](install_snapshot_reply& m) { forward(self, m); },
+    [self](timeout_now& m) { forward(self, m); },
     [self](kv_command& cmd) -> caf::result<client_reply> { return relay_command(self, cmd); },
     [self](status_atom) -> caf::result<node_status> { return relay_status(self); },
     [self](partition_atom, std::vector<node_id>& ids) -> bool {

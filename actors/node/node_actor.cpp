@@ -169,7 +169,10 @@ void process_ready(node_pointer self) {
   log_changes(self);
   send_all(self, rd.send_now);
   if (rd.has_state || !rd.entries.empty()) {
-    persist_request req{rd.has_state, rd.state, std::move(rd.entries)};
+    persist_request req;
+    req.has_hard_state = rd.has_state;
+    req.state = rd.state;
+    req.entries = std::move(rd.entries);
     st.held.push_back(std::move(rd.send_after_persist));
     self->request(st.storage, storage_timeout, std::move(req))
       .then(

@@ -27,6 +27,7 @@ peer_link_actor::behavior_type link_impl(link_pointer self, peer_endpoint_actor 
     [self](append_entries_reply& m) { forward_rpc(self, m); },
     [self](install_snapshot& m) { forward_rpc(self, m); },
     [self](install_snapshot_reply& m) { forward_rpc(self, m); },
+    [self](timeout_now& m) { forward_rpc(self, m); },
     [self](kv_command& cmd) -> caf::result<client_reply> {
       auto& st = self->state;
       if (st.dropping || !st.target) {

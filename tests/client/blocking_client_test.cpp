@@ -41,6 +41,7 @@ gateway_actor::behavior_type fake_gateway(gateway_actor::stateful_pointer<fake_g
     [](append_entries_reply&) {},
     [](install_snapshot&) {},
     [](install_snapshot_reply&) {},
+    [](timeout_now&) {},
     [self](kv_command& cmd) -> client_reply {
       auto& kv = self->state.kv;
       client_reply r;
