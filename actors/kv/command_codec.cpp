@@ -20,6 +20,11 @@ bool fields_of(kv_op op, op_fields& out) {
     case kv_op::del: out = {}; return true;
     case kv_op::put: out = {true, false}; return true;
     case kv_op::cas: out = {true, true}; return true;
+    // Operator commands go to the Raft layer, never into a command entry.
+    case kv_op::add_member:
+    case kv_op::remove_member:
+    case kv_op::transfer_leader:
+    case kv_op::take_snapshot: return false;
   }
   return false;
 }

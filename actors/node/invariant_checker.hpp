@@ -31,7 +31,9 @@ public:
 ///  - State Machine Safety: no two nodes apply different entries at an index,
 ///    and only committed entries are applied, in order;
 /// plus the local ones: a node's committed entries never change, and
-/// applied <= committed <= last index.
+/// snapshot index <= applied <= committed <= last index. A compacted log is
+/// checked from its snapshot on: the snapshot's (index, term) must be the
+/// committed entry's.
 class invariant_checker {
 public:
   /// Checks one node's current state. Call after every step of every node.
@@ -40,6 +42,9 @@ public:
   void observe_applied(node_id id, const log_entry& e);
   /// A node restarted from its storage: forget what it held in memory.
   void node_restarted(node_id id);
+  /// A node replaced its state machine by a snapshot through `index`: it
+  /// applies from index + 1 on.
+  void snapshot_installed(node_id id, index_t index);
 
   /// Highest index known committed anywhere.
   index_t max_committed() const { return committed_.size(); }
@@ -57,7 +62,8 @@ private:
     uint64_t digest = 0;
   };
   struct node_view {
-    std::vector<entry_key> log; // as last observed
+    std::vector<entry_key> log; // as last observed, from index base + 1
+    index_t base = 0;           // the log's snapshot index as last observed
     term_t term = 0;
     bool leader = false;
     index_t commit = 0;

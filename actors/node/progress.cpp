@@ -5,6 +5,8 @@
 namespace raft {
 
 bool progress::paused() const {
+  if (mode_ == mode::snapshot)
+    return true;
   if (mode_ == mode::probe)
     return probe_sent_;
   return inflight_.size() >= max_inflight_;
@@ -36,6 +38,8 @@ bool progress::update(index_t m) {
 }
 
 bool progress::decrease_to(index_t rejected, index_t hint) {
+  if (mode_ == mode::snapshot)
+    return false; // answers an AppendEntries from before the snapshot began
   if (mode_ == mode::replicate) {
     // A rejection at or below match answers a message older than what we
     // already know matched.
@@ -58,6 +62,23 @@ void progress::become_probe_at(index_t next) {
   next_ = next;
   probe_sent_ = false;
   inflight_.clear();
+}
+
+void progress::become_snapshot(index_t index) {
+  mode_ = mode::snapshot;
+  pending_snapshot_ = index;
+  snapshot_idle = 0;
+  probe_sent_ = false;
+  inflight_.clear();
+}
+
+void progress::snapshot_done(bool ok, index_t index) {
+  if (ok && index > match_) {
+    match_ = index;
+    progressed = true;
+  }
+  pending_snapshot_ = 0;
+  become_probe_at(match_ + 1);
 }
 
 void progress::become_replicate() {

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace raft {
@@ -15,8 +17,20 @@ namespace raft {
 struct raft_config {
   /// This node's id (never no_node).
   node_id id = no_node;
-  /// The voting members, this node included if it votes.
+  /// The bootstrap configuration: the voting members of a new cluster, this
+  /// node included if it votes. Used only while neither the log nor a
+  /// snapshot holds a configuration; empty for a node that joins a running
+  /// cluster (it learns the configuration from the leader).
   std::vector<node_id> voters;
+  /// Addresses of the bootstrap voters (host:port), where known.
+  std::map<node_id, std::string> addresses;
+  /// The leader promotes a learner to voter once the learner's log is within
+  /// this many entries of its own (thesis §4.2.1: close enough that the new
+  /// voter cannot hold up commitment for long).
+  uint64_t promote_lag = 512;
+  /// A snapshot transfer to a follower that answers no chunk for this many
+  /// election timeouts is given up; the leader probes and starts over.
+  int snapshot_stall_elections = 3;
   /// Base election timeout in ticks; each term draws a timeout uniformly from
   /// [election_ticks, election_ticks_max) (§5.2: randomized so that split
   /// votes are rare). Check-quorum and the vote lease use election_ticks.

@@ -11,31 +11,42 @@
 
 namespace raft {
 
-/// The log of one node. Index 1 is the first entry (no compaction yet).
+/// The log of one node. Entries up to snapshot_index() were compacted away
+/// (a snapshot holds their effect, §7); the log holds the entries after it.
 ///
 /// Invariants:
-///   applied <= committed <= last_index        (applied: handed out to apply)
+///   snapshot_index <= applied <= committed <= last_index
+///                                             (applied: handed out to apply)
 ///   stable <= last_index                      (stable: known durable locally)
 ///   persist_from <= last_index + 1            (first index not yet handed to storage)
 ///   terms never decrease along the log
 class raft_log {
 public:
-  /// Starts from the entries recovered from storage (all durable).
-  explicit raft_log(std::vector<log_entry> durable = {});
+  /// Starts from the entries recovered from storage (all durable), which
+  /// follow a snapshot of (snapshot_index, snapshot_term) -- (0, 0): none.
+  /// The snapshot's entries count as committed and applied.
+  explicit raft_log(std::vector<log_entry> durable = {}, index_t snapshot_index = 0,
+                    term_t snapshot_term = 0);
 
-  /// Index of the last entry, 0 if the log is empty.
-  index_t last_index() const { return entries_.size(); }
-  /// Term of the last entry, 0 if the log is empty.
+  /// Index of the last entry (of the snapshot if the log holds none).
+  index_t last_index() const { return snap_index_ + entries_.size(); }
+  /// Term of the last entry.
   term_t last_term() const { return term_at(last_index()); }
+  /// The first index the log holds an entry for.
+  index_t first_index() const { return snap_index_ + 1; }
+  /// The last compacted entry and its term.
+  index_t snapshot_index() const { return snap_index_; }
+  term_t snapshot_term() const { return snap_term_; }
 
-  /// Term of the entry at `i`; 0 for i == 0; nullopt past the end.
+  /// Term of the entry at `i`; 0 for i == 0; the snapshot's term at its
+  /// index; nullopt past the end or if compacted away.
   std::optional<term_t> term(index_t i) const;
-  /// Term of the entry at `i`, or 0 if there is none.
+  /// Term of the entry at `i`, or 0 if unknown.
   term_t term_at(index_t i) const;
   /// True if the log holds an entry at `i` of term `t` (i == 0 matches t == 0).
   bool matches(index_t i, term_t t) const { return term(i) == t; }
-  /// The entry at `i` (1 <= i <= last_index()).
-  const log_entry& at(index_t i) const { return entries_[i - 1]; }
+  /// The entry at `i` (first_index() <= i <= last_index()).
+  const log_entry& at(index_t i) const { return entries_[i - snap_index_ - 1]; }
 
   /// §5.4.1: a candidate's log is at least as up-to-date as ours if its last
   /// term is higher, or equal with an index at least as high.
@@ -56,8 +67,8 @@ public:
   /// appended. Returns the index of the last entry of the message.
   index_t merge(index_t prev, const std::vector<log_entry>& entries);
 
-  /// Up to `max_count` entries (at least one if any) from `lo`, stopping at
-  /// `max_bytes` of payload.
+  /// Up to `max_count` entries (at least one if any) from `lo`
+  /// (>= first_index()), stopping at `max_bytes` of payload.
   std::vector<log_entry> slice(index_t lo, std::size_t max_count,
                                std::size_t max_bytes) const;
 
@@ -76,10 +87,22 @@ public:
   std::vector<log_entry> take_committed();
   index_t applied() const { return applied_; }
 
+  /// Drops the entries up to `i` (<= applied()): a snapshot covers them.
+  void compact_to(index_t i);
+  /// Replaces the whole log by a snapshot of (i, t) that a leader sent
+  /// (§7: the follower's log does not hold it, so none of it is kept). The
+  /// snapshot is durable and counts as committed, applied and stable.
+  void reset_to_snapshot(index_t i, term_t t);
+  /// Bytes of entry payload held (for deciding when to compact).
+  std::size_t payload_bytes() const { return payload_bytes_; }
+
 private:
   void truncate_from(index_t i);
 
-  std::vector<log_entry> entries_; // entries_[i - 1] has index i
+  std::vector<log_entry> entries_; // entries_[k] has index snap_index_ + 1 + k
+  index_t snap_index_ = 0;
+  term_t snap_term_ = 0;
+  std::size_t payload_bytes_ = 0;
   index_t committed_ = 0;
   index_t applied_ = 0;
   index_t stable_ = 0;
