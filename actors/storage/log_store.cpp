@@ -22,17 +22,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Why `entries` cannot follow a log ending at `last`; empty if they can.
-std::string entries_problem(const std::vector<log_entry>& entries,
-                            index_t last) {
+/// What is wrong with the shape of `entries` (index 0, not contiguous);
+/// empty if nothing.
+std::string shape_problem(const std::vector<log_entry>& entries) {
   if (entries.empty())
     return {};
-  auto first = entries.front().index;
-  if (first == 0)
+  if (entries.front().index == 0)
     return "entries start at index 0 (the first index is 1)";
-  if (first > last + 1)
-    return "entries start at index " + std::to_string(first)
-           + " but the log ends at " + std::to_string(last) + " (a gap)";
   for (size_t i = 1; i < entries.size(); ++i)
     if (entries[i].index != entries[i - 1].index + 1)
       return "entries are not contiguous (index "
@@ -41,13 +37,33 @@ std::string entries_problem(const std::vector<log_entry>& entries,
   return {};
 }
 
-/// Cuts `terms` back to before `entries` and appends their terms (§5.3: a
-/// conflicting suffix is replaced). `entries` passed entries_problem().
-void splice_terms(std::vector<term_t>& terms,
+/// Why `entries` cannot follow a log holding base+1 .. last; empty if they
+/// can.
+std::string entries_problem(const std::vector<log_entry>& entries,
+                            index_t base, index_t last) {
+  if (auto problem = shape_problem(entries); !problem.empty())
+    return problem;
+  if (entries.empty())
+    return {};
+  auto first = entries.front().index;
+  if (first <= base)
+    return "entries start at index " + std::to_string(first)
+           + ", at or below the log's base " + std::to_string(base)
+           + " (compacted or reset away: a snapshot covers them)";
+  if (first > last + 1)
+    return "entries start at index " + std::to_string(first)
+           + " but the log ends at " + std::to_string(last) + " (a gap)";
+  return {};
+}
+
+/// Cuts `terms` (the terms of entries base+1 ..) back to before `entries`
+/// and appends their terms (§5.3: a conflicting suffix is replaced).
+/// `entries` passed entries_problem().
+void splice_terms(std::vector<term_t>& terms, index_t base,
                   const std::vector<log_entry>& entries) {
   if (entries.empty())
     return;
-  terms.resize(entries.front().index - 1);
+  terms.resize(entries.front().index - 1 - base);
   for (const auto& e : entries)
     terms.push_back(e.term);
 }
@@ -68,8 +84,9 @@ std::optional<uint64_t> parse_segment_name(const std::string& name) {
   return std::stoull(digits);
 }
 
-/// The segment sequence numbers in `dir`, ascending. They must be 1, 2, ...
-/// with no gap: a missing file would silently lose the entries it held.
+/// The segment sequence numbers in `dir`, ascending. They must have no gap
+/// (a missing file would silently lose the entries it held); the first need
+/// not be 1, since compaction deletes segments from the front.
 std::vector<uint64_t> list_segments(const std::string& dir) {
   std::vector<uint64_t> seqs;
   std::error_code ec;
@@ -80,12 +97,12 @@ std::vector<uint64_t> list_segments(const std::string& dir) {
   if (ec)
     throw storage_error("cannot list " + dir + ": " + ec.message());
   std::sort(seqs.begin(), seqs.end());
-  // No compaction yet, so the log must start in segment 1.
-  for (size_t i = 0; i < seqs.size(); ++i)
-    if (seqs[i] != i + 1)
-      throw storage_error("missing segment " + std::to_string(i + 1) + " in "
-                          + dir + " (found segment " + std::to_string(seqs[i])
-                          + " instead)");
+  for (size_t i = 1; i < seqs.size(); ++i)
+    if (seqs[i] != seqs[i - 1] + 1)
+      throw storage_error("missing segment " + std::to_string(seqs[i - 1] + 1)
+                          + " in " + dir + " (found segment "
+                          + std::to_string(seqs[i]) + " after segment "
+                          + std::to_string(seqs[i - 1]) + ")");
   return seqs;
 }
 
@@ -101,6 +118,26 @@ void create_dir(const std::string& dir) {
 }
 
 } // namespace
+
+/// Where recovery stands while it replays the segments in order.
+struct log_store::replay_context {
+  /// The log's position is known: set by a segment_start or log_reset
+  /// record, by the first entries record, or by the end of the first
+  /// segment. Before that, the first entries record sets the base: after
+  /// compaction the first segment may start at any index.
+  bool positioned = false;
+  /// The base came from a segment_start record or the first entries record,
+  /// not from a log_reset. Entries deleted with older segments may then
+  /// have been overwritten by a record that starts at or below the base
+  /// (a suffix overwrite reaching back across a segment boundary), which
+  /// moves the base down. Below a log_reset's base nothing was ever
+  /// appended (append() refuses it), so there it is damage.
+  bool soft_base = true;
+  /// The next record is the first of its segment.
+  bool first_record = true;
+  /// What is learned about the segment being replayed.
+  segment_info info;
+};
 
 log_store::log_store(std::string dir, log_store_options opts)
   : dir_(std::move(dir)), opts_(opts) {
@@ -124,30 +161,52 @@ void log_store::lock_dir() {
 
 void log_store::recover() {
   auto seqs = list_segments(dir_);
+  replay_context ctx;
   // Where appends continue: the last segment that survives recovery.
   std::optional<std::pair<uint64_t, uint64_t>> tail; // seq, size
   for (auto seq : seqs) {
     auto path = segment_path(seq);
     auto bytes = posix::read_all(path);
     bool is_last = seq == seqs.back();
-    auto size = replay_segment(path, bytes, is_last);
-    if (size)
+    ctx.info = segment_info{};
+    ctx.info.seq = seq;
+    // A segment that began at an empty log needs no start record.
+    ctx.info.self_contained = state_ == hard_state{} && base_index_ == 0
+                              && terms_.empty();
+    auto size = replay_segment(path, bytes, is_last, ctx);
+    if (size) {
       tail = std::make_pair(seq, *size);
+      segments_.push_back(ctx.info);
+    }
   }
   if (tail)
     open_segment_for_append(tail->first, tail->second);
   recovered_.state = state_;
+  recovered_.base_index = base_index_;
+  recovered_.base_term = base_term_;
+  synced_state_ = state_;
+  synced_last_index_ = last_index();
+  synced_last_term_ = last_term();
 }
 
 std::optional<uint64_t> log_store::replay_segment(const std::string& path,
                                                   const std::string& bytes,
-                                                  bool is_last) {
+                                                  bool is_last,
+                                                  replay_context& ctx) {
   // Scan and apply everything before changing any file: on corruption the
   // files must stay exactly as found, for the operator to inspect.
   auto scan = scan_segment(path, bytes, is_last);
-  for (const auto& rec : scan.records)
-    replay_record(path, rec);
-  if (scan.torn_header) {
+  ctx.first_record = true;
+  for (const auto& rec : scan.records) {
+    replay_record(path, rec, ctx);
+    ctx.first_record = false;
+  }
+  ctx.positioned = true;
+  if (scan.records.empty() && is_last) {
+    // Its creation was cut short (a torn header, or a header whose first
+    // records were torn off): it holds nothing. Removing it, rather than
+    // appending to it, keeps every segment but the first starting with its
+    // segment_start record.
     posix::remove_file(path);
     posix::sync_dir(dir_);
     return std::nullopt;
@@ -160,7 +219,7 @@ std::optional<uint64_t> log_store::replay_segment(const std::string& path,
 }
 
 void log_store::replay_record(const std::string& path,
-                              const scanned_record& rec) {
+                              const scanned_record& rec, replay_context& ctx) {
   auto where = [&] {
     return "corrupt record in " + path + " at offset "
            + std::to_string(rec.offset) + ": ";
@@ -172,19 +231,84 @@ void log_store::replay_record(const std::string& path,
     // The checksum matched, so this is a format this build cannot read.
     throw storage_error(where() + e.what());
   }
-  if (decoded.type == record_type::hard_state) {
-    state_ = decoded.state;
-    return;
+  switch (decoded.type) {
+    case record_type::hard_state:
+      state_ = decoded.state;
+      return;
+    case record_type::segment_start:
+      if (!ctx.first_record)
+        throw storage_error(where()
+                            + "a segment start record that is not the first "
+                              "record of its segment");
+      state_ = decoded.state;
+      ctx.info.self_contained = true;
+      if (!ctx.positioned) {
+        replay_reset(decoded.index, decoded.term);
+        ctx.positioned = true;
+        ctx.soft_base = true;
+      } else if (decoded.index != last_index()
+                 || (!terms_.empty() && decoded.term != last_term())) {
+        throw storage_error(
+          where() + "the segment starts after index "
+          + std::to_string(decoded.index) + " (term "
+          + std::to_string(decoded.term) + ") but the segments before it end "
+          + "at index " + std::to_string(last_index()) + " (term "
+          + std::to_string(last_term()) + ")");
+      }
+      return;
+    case record_type::log_reset:
+      if (decoded.index == 0)
+        throw storage_error(where() + "a log reset to index 0");
+      replay_reset(decoded.index, decoded.term);
+      ctx.positioned = true;
+      ctx.soft_base = false;
+      ctx.info.has_reset = true;
+      ctx.info.min_index = 0;
+      return;
+    case record_type::entries:
+      replay_entries(where, decoded.entries, ctx);
+      return;
   }
-  if (auto problem = entries_problem(decoded.entries, last_index());
-      !problem.empty())
+}
+
+template <class Where>
+void log_store::replay_entries(Where where, std::vector<log_entry>& entries,
+                               replay_context& ctx) {
+  if (entries.empty())
+    return;
+  if (auto problem = shape_problem(entries); !problem.empty())
     throw storage_error(where() + problem);
-  splice_terms(terms_, decoded.entries);
+  auto first = entries.front().index;
+  if (!ctx.positioned) {
+    // The first entries of a first segment with no start record: the log
+    // starts here (at 1, unless older segments were compacted away).
+    replay_reset(first - 1, 0);
+    ctx.positioned = true;
+    ctx.soft_base = true;
+  } else if (first <= base_index_) {
+    if (!ctx.soft_base)
+      throw storage_error(where() + "entries start at index "
+                          + std::to_string(first)
+                          + ", at or below the base "
+                          + std::to_string(base_index_)
+                          + " a log reset record set");
+    replay_reset(first - 1, 0);
+  } else if (auto problem = entries_problem(entries, base_index_, last_index());
+             !problem.empty()) {
+    throw storage_error(where() + problem);
+  }
+  note_entries(ctx.info, entries);
+  splice_terms(terms_, base_index_, entries);
   auto& log = recovered_.entries;
-  if (!decoded.entries.empty())
-    log.resize(decoded.entries.front().index - 1);
-  std::move(decoded.entries.begin(), decoded.entries.end(),
-            std::back_inserter(log));
+  log.resize(first - 1 - base_index_);
+  std::move(entries.begin(), entries.end(), std::back_inserter(log));
+}
+
+void log_store::replay_reset(index_t index, term_t term) {
+  base_index_ = index;
+  base_term_ = term;
+  terms_.clear();
+  recovered_.entries.clear();
 }
 
 void log_store::open_segment_for_append(uint64_t seq, uint64_t size) {
@@ -198,18 +322,46 @@ void log_store::start_new_segment() {
   auto path = segment_path(seq);
   segment_fd_ = posix::open_file(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL);
   segment_seq_ = seq;
-  auto header = make_segment_header();
-  posix::write_all(segment_fd_.get(), header, path);
-  segment_size_ = header.size();
+  auto head = make_segment_header();
+  // The state as of the last sync, so that this segment can be read once the
+  // ones before it are compacted away. A segment that begins at an empty log
+  // needs none (the first one).
+  bool empty = synced_state_ == hard_state{} && synced_last_index_ == 0
+               && synced_last_term_ == 0;
+  if (!empty)
+    append_frame(head, encode_segment_start_record(
+                         synced_state_, synced_last_index_, synced_last_term_));
+  posix::write_all(segment_fd_.get(), head, path);
+  segment_size_ = head.size();
+  segment_info info;
+  info.seq = seq;
+  info.self_contained = true;
+  segments_.push_back(info);
+}
+
+void log_store::note_entries(segment_info& info,
+                             const std::vector<log_entry>& entries) {
+  if (entries.empty())
+    return;
+  auto first = entries.front().index;
+  info.min_index = info.min_index == 0 ? first
+                                       : std::min(info.min_index, first);
+  info.max_index = std::max(info.max_index, entries.back().index);
 }
 
 void log_store::append(const persist_request& req) {
   check_usable();
-  if (auto problem = entries_problem(req.entries, last_index());
+  bool reset = req.reset_index != 0;
+  auto base = reset ? req.reset_index : base_index_;
+  auto last = reset ? req.reset_index : last_index();
+  if (auto problem = entries_problem(req.entries, base, last);
       !problem.empty())
     throw std::logic_error("log_store::append: " + problem);
   // Encode everything first, so an exception leaves the store unchanged.
   std::string frames;
+  if (reset)
+    append_frame(frames,
+                 encode_log_reset_record(req.reset_index, req.reset_term));
   if (req.has_hard_state)
     append_frame(frames, encode_hard_state_record(req.state));
   if (!req.entries.empty()) {
@@ -221,9 +373,17 @@ void log_store::append(const persist_request& req) {
     append_frame(frames, payload);
   }
   pending_ += frames;
+  if (reset) {
+    base_index_ = req.reset_index;
+    base_term_ = req.reset_term;
+    terms_.clear();
+    pending_info_.has_reset = true;
+    pending_info_.min_index = 0;
+  }
   if (req.has_hard_state)
     state_ = req.state;
-  splice_terms(terms_, req.entries);
+  note_entries(pending_info_, req.entries);
+  splice_terms(terms_, base_index_, req.entries);
 }
 
 void log_store::sync() {
@@ -247,7 +407,79 @@ void log_store::sync() {
     posix::sync_dir(dir_);
   segment_size_ += pending_.size();
   pending_.clear();
+  // What the pending records add to the segment they landed in.
+  auto& seg = segments_.back();
+  if (pending_info_.has_reset) {
+    seg.has_reset = true;
+    seg.min_index = pending_info_.min_index;
+  } else if (pending_info_.min_index != 0) {
+    seg.min_index = seg.min_index == 0
+                      ? pending_info_.min_index
+                      : std::min(seg.min_index, pending_info_.min_index);
+  }
+  seg.max_index = std::max(seg.max_index, pending_info_.max_index);
+  pending_info_ = segment_info{};
+  synced_state_ = state_;
+  synced_last_index_ = last_index();
+  synced_last_term_ = last_term();
   failed_ = false;
+}
+
+index_t log_store::compact(index_t upto) {
+  check_usable();
+  // A segment may go if a snapshot covers all its entries, or a later
+  // segment resets the log (everything before is superseded), and the
+  // segment after it can be read alone. Only a prefix goes, never the
+  // segment being appended to (the last).
+  auto n = segments_.size();
+  std::vector<bool> reset_later(n, false);
+  for (size_t i = n; i-- > 1;)
+    reset_later[i - 1] = segments_[i].has_reset || reset_later[i];
+  size_t removable = 0;
+  while (removable + 1 < n) {
+    const auto& seg = segments_[removable];
+    bool covered = reset_later[removable] || seg.max_index <= upto;
+    if (!covered || !segments_[removable + 1].self_contained)
+      break;
+    ++removable;
+  }
+  // Oldest first, each removal durable before the next: a crash midway
+  // leaves a contiguous suffix of segments, which recovers like any other.
+  for (size_t i = 0; i < removable; ++i) {
+    posix::remove_file(segment_path(segments_.front().seq));
+    posix::sync_dir(dir_);
+    segments_.erase(segments_.begin());
+  }
+  // The first index still stored: the smallest first index of an entries
+  // record since the last log reset, in what remains (and in the buffered
+  // records, which will land in it). This is what recovery would find.
+  index_t first = 0;
+  auto consider = [&first](const segment_info& seg) {
+    if (seg.has_reset)
+      first = 0;
+    if (seg.min_index != 0)
+      first = first == 0 ? seg.min_index : std::min(first, seg.min_index);
+  };
+  for (const auto& seg : segments_)
+    consider(seg);
+  consider(pending_info_);
+  auto new_first = first == 0 ? last_index() + 1
+                              : std::max(first, base_index_ + 1);
+  if (new_first - 1 > base_index_) {
+    auto drop = new_first - 1 - base_index_;
+    base_term_ = terms_[drop - 1];
+    terms_.erase(terms_.begin(),
+                 terms_.begin() + static_cast<std::ptrdiff_t>(drop));
+    base_index_ = new_first - 1;
+  }
+  return first_index();
+}
+
+std::vector<uint64_t> log_store::segment_seqs() const {
+  std::vector<uint64_t> result;
+  for (const auto& seg : segments_)
+    result.push_back(seg.seq);
+  return result;
 }
 
 void log_store::check_usable() const {

@@ -1,6 +1,7 @@
 #include "actors/storage/posix_file.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -102,6 +103,48 @@ void sync_dir(const std::string& dir) {
 void remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0)
     throw_errno("cannot remove", path);
+}
+
+void sync_file(int fd, const std::string& path) {
+  if (::fsync(fd) != 0)
+    throw_errno("fsync", path);
+}
+
+std::string read_at(int fd, uint64_t offset, size_t max,
+                    const std::string& path) {
+  std::string result(max, '\0');
+  size_t got = 0;
+  while (got < max) {
+    auto n = ::pread(fd, result.data() + got, max - got,
+                     static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw_errno("read from", path);
+    }
+    if (n == 0)
+      break; // end of file
+    got += static_cast<size_t>(n);
+  }
+  result.resize(got);
+  return result;
+}
+
+uint64_t file_size(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    throw_errno("cannot stat", path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void truncate(int fd, uint64_t size, const std::string& path) {
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
+    throw_errno("ftruncate", path);
+}
+
+void rename_file(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw_errno("cannot rename " + from + " to", to);
 }
 
 } // namespace raft::posix

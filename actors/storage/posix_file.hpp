@@ -60,4 +60,22 @@ void sync_dir(const std::string& dir);
 /// Removes the file at `path`; throws on failure.
 void remove_file(const std::string& path);
 
+/// fsync(2) (data and metadata); throws on failure.
+void sync_file(int fd, const std::string& path);
+
+/// Reads up to `max` bytes at `offset` (pread(2), retrying short reads):
+/// fewer only at the end of the file. Throws on failure.
+std::string read_at(int fd, uint64_t offset, size_t max,
+                    const std::string& path);
+
+/// The size in bytes of the open file; throws on failure.
+uint64_t file_size(int fd, const std::string& path);
+
+/// Truncates the open file to `size` bytes (no sync); throws on failure.
+void truncate(int fd, uint64_t size, const std::string& path);
+
+/// rename(2): atomically replaces `to` by `from`; throws on failure (naming
+/// both paths).
+void rename_file(const std::string& from, const std::string& to);
+
 } // namespace raft::posix

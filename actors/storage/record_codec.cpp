@@ -1,33 +1,17 @@
 #include "actors/storage/record_codec.hpp"
 
 #include "actors/storage/boost_serialization.hpp"
+#include "actors/storage/memory_buffer.hpp"
 
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 
 #include <sstream>
 #include <stdexcept>
-#include <streambuf>
 
 namespace raft {
 
 namespace {
-
-/// A read-only stream buffer over bytes we already hold, so decoding a
-/// payload does not copy it into a stringstream first.
-class memory_buffer : public std::streambuf {
-public:
-  explicit memory_buffer(std::string_view bytes) {
-    // The buffer is only ever read from; streambuf just wants char*.
-    auto* begin = const_cast<char*>(bytes.data());
-    setg(begin, begin, begin + bytes.size());
-  }
-
-  /// Bytes not yet consumed by the reader.
-  std::ptrdiff_t remaining() const {
-    return egptr() - gptr();
-  }
-};
 
 constexpr auto archive_flags = boost::archive::no_header;
 
@@ -74,6 +58,18 @@ std::string encode_entries_record(const std::vector<log_entry>& entries) {
   });
 }
 
+std::string encode_log_reset_record(index_t index, term_t term) {
+  return encode_with(record_type::log_reset,
+                     [&](auto& ar) { ar << index << term; });
+}
+
+std::string encode_segment_start_record(const hard_state& state,
+                                        index_t last_index, term_t last_term) {
+  return encode_with(record_type::segment_start, [&](auto& ar) {
+    ar << last_index << last_term << state;
+  });
+}
+
 log_record decode_record(std::string_view payload) {
   memory_buffer buf{payload};
   log_record rec;
@@ -92,6 +88,10 @@ log_record decode_record(std::string_view payload) {
       ar >> rec.state;
     else if (rec.type == record_type::entries)
       load_entries(ar, rec.entries);
+    else if (rec.type == record_type::log_reset)
+      ar >> rec.index >> rec.term;
+    else if (rec.type == record_type::segment_start)
+      ar >> rec.index >> rec.term >> rec.state;
     else
       throw std::runtime_error("unknown record type " + std::to_string(type));
   } catch (const boost::archive::archive_exception& e) {

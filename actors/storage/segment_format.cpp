@@ -9,18 +9,6 @@ namespace raft {
 
 namespace {
 
-void put_u32(std::string& out, uint32_t x) {
-  for (int shift = 0; shift < 32; shift += 8)
-    out.push_back(static_cast<char>((x >> shift) & 0xFFu));
-}
-
-uint32_t get_u32(std::string_view bytes, size_t pos) {
-  uint32_t x = 0;
-  for (size_t i = 4; i-- > 0;)
-    x = (x << 8) | static_cast<unsigned char>(bytes[pos + i]);
-  return x;
-}
-
 [[noreturn]] void fail(const std::string& path, uint64_t offset,
                        const std::string& what) {
   throw storage_error("corrupt segment " + path + " at offset "
@@ -52,7 +40,7 @@ bool check_header(const std::string& path, std::string_view bytes,
   }
   if (bytes.substr(0, segment_magic.size()) != segment_magic)
     fail(path, 0, "bad magic (not a caf-raft log segment)");
-  auto version = get_u32(bytes, segment_magic.size());
+  auto version = get_u32_le(bytes, segment_magic.size());
   if (version != segment_format_version)
     fail(path, segment_magic.size(),
          "unsupported segment format version: found " + std::to_string(version)
@@ -78,17 +66,17 @@ record_check check_record(const std::string& path, std::string_view bytes,
   };
   if (rest.size() < record_header_size)
     return torn("incomplete record header");
-  if (crc32c(rest.substr(0, 4)) != get_u32(rest, 4)) {
+  if (crc32c(rest.substr(0, 4)) != get_u32_le(rest, 4)) {
     if (is_last && all_zero(rest))
       return {true, {}};
     fail_record(path, pos, "length checksum mismatch");
   }
-  auto len = get_u32(rest, 0);
+  auto len = get_u32_le(rest, 0);
   if (len > rest.size() - record_header_size)
     return torn("record of " + std::to_string(len)
                 + " bytes extends past the end of the file");
   auto payload = rest.substr(record_header_size, len);
-  if (crc32c(payload) != get_u32(rest, 8)) {
+  if (crc32c(payload) != get_u32_le(rest, 8)) {
     // Only the very last bytes of the file can be a torn write: damage with
     // data after it hit bytes that were already durable.
     if (record_header_size + len != rest.size())
@@ -100,19 +88,31 @@ record_check check_record(const std::string& path, std::string_view bytes,
 
 } // namespace
 
+void put_u32_le(std::string& out, uint32_t x) {
+  for (int shift = 0; shift < 32; shift += 8)
+    out.push_back(static_cast<char>((x >> shift) & 0xFFu));
+}
+
+uint32_t get_u32_le(std::string_view bytes, size_t pos) {
+  uint32_t x = 0;
+  for (size_t i = 4; i-- > 0;)
+    x = (x << 8) | static_cast<unsigned char>(bytes[pos + i]);
+  return x;
+}
+
 std::string make_segment_header() {
   std::string header{segment_magic};
-  put_u32(header, segment_format_version);
-  put_u32(header, 0); // reserved
+  put_u32_le(header, segment_format_version);
+  put_u32_le(header, 0); // reserved
   return header;
 }
 
 void append_frame(std::string& out, std::string_view payload) {
   std::string len;
-  put_u32(len, static_cast<uint32_t>(payload.size()));
+  put_u32_le(len, static_cast<uint32_t>(payload.size()));
   out += len;
-  put_u32(out, crc32c(len));
-  put_u32(out, crc32c(payload));
+  put_u32_le(out, crc32c(len));
+  put_u32_le(out, crc32c(payload));
   out += payload;
 }
 

@@ -34,6 +34,12 @@ std::string make_segment_header();
 /// Appends one framed record (header + payload) to `out`.
 void append_frame(std::string& out, std::string_view payload);
 
+/// Appends `x` to `out` as 4 little-endian bytes.
+void put_u32_le(std::string& out, uint32_t x);
+
+/// The little-endian u32 at `pos` of `bytes` (which must hold 4 bytes there).
+uint32_t get_u32_le(std::string_view bytes, size_t pos);
+
 /// A record found by scan_segment; `payload` points into the scanned bytes.
 struct scanned_record {
   uint64_t offset = 0; ///< where the record header starts in the file

@@ -89,6 +89,22 @@ void handle_sync(storage_pointer self) {
     p.promise.deliver(p.ack);
 }
 
+/// Deletes the log segments a snapshot through `upto` covers; answers the
+/// first index still stored. Runs in mailbox order with the persist
+/// requests, but only touches what is durable (log_store::compact), so the
+/// group commit in progress is unaffected.
+caf::result<index_t> handle_compact(storage_pointer self, index_t upto) {
+  try {
+    return self->state.store->compact(upto);
+  } catch (const std::exception& e) {
+    // A failed removal or directory fsync: the environment is failing, and
+    // the node must hear of it like of a failed sync.
+    auto err = store_failure(e);
+    fail(self, err);
+    return err;
+  }
+}
+
 /// The storage actor's behavior (typed, stateful, function-based).
 storage_actor::behavior_type storage_impl(storage_pointer self,
                                           std::shared_ptr<log_store> store) {
@@ -96,6 +112,7 @@ storage_actor::behavior_type storage_impl(storage_pointer self,
   return {
     [self](const persist_request& req) { return handle_persist(self, req); },
     [self](sync_atom) { handle_sync(self); },
+    [self](compact_atom, index_t upto) { return handle_compact(self, upto); },
   };
 }
 

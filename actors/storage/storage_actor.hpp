@@ -11,10 +11,19 @@
 // of the end of that request. So requests that arrive while an fsync runs
 // are made durable together by the next single fsync.
 //
-// A failure of the store (storage_error on sync, or any other exception from
-// the store) answers every pending request with an error and stops the actor
-// with caf::sec::runtime_error and the store's message: never a success for
-// an undurable write. The node treats that as fatal (persist before you
+// A persist_request with reset_index set is just another request: the store
+// buffers its log_reset record in order with the others, and it becomes
+// durable with the same group commit.
+//
+// compact_atom(upto) deletes the log segments a snapshot through `upto`
+// covers and answers the first index still stored. It runs in mailbox order
+// but only touches segments that are already durable, so it neither waits
+// for nor disturbs a pending group commit.
+//
+// A failure of the store (storage_error on sync or compact, or any other
+// exception from the store) answers every pending request with an error and
+// stops the actor with caf::sec::runtime_error and the store's message:
+// never a success for an undurable write. The node treats that as fatal (persist before you
 // speak) and its supervisor decides what happens next.
 
 #include "actors/storage/log_store.hpp"

@@ -15,7 +15,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <filesystem>
 #include <memory>
+#include <string>
 
 using namespace raft;
 using namespace raft::test;
@@ -168,6 +170,86 @@ TEST_CASE_METHOD(fixture,
   CHECK(log.acks.empty());
   REQUIRE(log.errors.size() == 1);
   CHECK_THAT(sys.render(log.errors[0]), Contains("gap"));
+}
+
+TEST_CASE_METHOD(fixture,
+                 "storage actor: a log reset is persisted in order with the "
+                 "requests around it, in the same group commit",
+                 "[storage][actor][compaction]") {
+  auto storage = spawn_storage(sys, store);
+  auto reset = entries_request(entries(101, 102, 3));
+  reset.reset_index = 100;
+  reset.reset_term = 3;
+  reply_log log;
+  send_all(storage,
+           {entries_request(entries(1, 5, 1)), reset,
+            entries_request(entries(103, 103, 3))},
+           log);
+  sched->run();
+  CHECK(log.errors.empty());
+  REQUIRE(log.acks.size() == 3);
+  CHECK(log.acks[0].second.last_index == 5);
+  CHECK(log.acks[0].second.last_term == 1);
+  CHECK(log.acks[1].second.last_index == 102);
+  CHECK(log.acks[1].second.last_term == 3);
+  CHECK(log.acks[2].second.last_index == 103);
+  CHECK(store->sync_count() == 1);
+  caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+  sched->run();
+  store.reset();
+  log_store reopened{tmp.path()};
+  CHECK(reopened.recovered().base_index == 100);
+  CHECK(reopened.recovered().base_term == 3);
+  CHECK(reopened.recovered().entries == entries(101, 103, 3));
+}
+
+TEST_CASE_METHOD(fixture,
+                 "storage actor: compact deletes the covered segments and "
+                 "answers the first index still stored, without waiting for "
+                 "a pending group commit",
+                 "[storage][actor][compaction]") {
+  // One segment per sync, and one sync per round of requests.
+  auto small = std::make_shared<log_store>(tmp / "small", log_store_options{1});
+  auto storage = spawn_storage(sys, small);
+  for (index_t first : {1, 11, 21}) {
+    reply_log round;
+    send_all(storage, {entries_request(entries(first, first + 9, 1))}, round);
+    sched->run();
+    REQUIRE(round.acks.size() == 1);
+  }
+  REQUIRE(small->segment_seqs() == std::vector<uint64_t>{1, 2, 3});
+  // A request still waiting for its sync, then compact(20): the answer
+  // comes first, and covers the durable segments 1 and 2.
+  std::vector<std::string> events;
+  auto client = [](caf::event_based_actor* self, storage_actor to,
+                   std::vector<std::string>* out) {
+    self->request(to, caf::infinite, entries_request(entries(31, 31, 2)))
+      .then(
+        [out](persist_ack ack) {
+          out->push_back("ack " + std::to_string(ack.last_index));
+        },
+        [out](caf::error&) { out->push_back("error"); });
+    self->request(to, caf::infinite, compact_atom::value, index_t{20})
+      .then(
+        [out](index_t first) {
+          out->push_back("compact " + std::to_string(first));
+        },
+        [out](caf::error&) { out->push_back("error"); });
+  };
+  sys.spawn(client, storage, &events);
+  sched->run();
+  CHECK(events == std::vector<std::string>{"compact 21", "ack 31"});
+  CHECK(small->segment_seqs() == std::vector<uint64_t>{3, 4});
+  CHECK_FALSE(std::filesystem::exists(segment(tmp / "small", 1)));
+  CHECK_FALSE(std::filesystem::exists(segment(tmp / "small", 2)));
+  caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
+  sched->run();
+  small.reset();
+  log_store reopened{tmp / "small"};
+  CHECK(reopened.recovered().base_index == 20);
+  auto expected = entries(21, 30, 1);
+  expected.push_back(entry(31, 2));
+  CHECK(reopened.recovered().entries == expected);
 }
 
 TEST_CASE("storage actor: detached, on the real scheduler, acknowledges "
