@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string_view>
 #include <utility>
 
@@ -46,6 +47,14 @@ private:
   uint64_t hash_ = 0xcbf29ce484222325ULL;
 };
 
+/// A broken precondition of the owner: checked in every build type, not with
+/// assert(), because carrying on would silently diverge this node's state
+/// from the others'.
+[[noreturn]] void precondition_failed(const char* message) {
+  std::fprintf(stderr, "kv_store: %s\n", message);
+  std::abort();
+}
+
 /// splitmix64's finalizer: spreads every input bit over the whole word, so
 /// that sums of pair hashes do not cancel in structured ways.
 uint64_t mix(uint64_t x) {
@@ -68,16 +77,37 @@ uint64_t kv_store::pair_hash(const std::string& key, const std::string& value) {
 
 void kv_store::assign(const std::string& key, const std::string& value) {
   auto [it, inserted] = data_.try_emplace(key, value);
-  if (!inserted) {
+  if (inserted) {
+    save_for_snapshot(key, std::nullopt);
+  } else {
     sum_ -= pair_hash(key, it->second);
+    // The old value is overwritten next, so it moves rather than copies.
+    save_for_snapshot(key, std::move(it->second));
     it->second = value;
   }
   sum_ += pair_hash(key, value);
 }
 
+void kv_store::save_for_snapshot(const std::string& key,
+                                 std::optional<std::string>&& old) {
+  if (!snapshot_active_)
+    return;
+  // A key the batches have passed is in the snapshot already: its later
+  // changes cost nothing, and saved_ never needs to look behind the cursor.
+  if (snapshot_started_ && key <= snapshot_cursor_)
+    return;
+  // Only the first change since begin_snapshot() saves: later ones would
+  // save a value the frozen view never had. try_emplace leaves `old` alone
+  // if the key is there already.
+  saved_.try_emplace(key, std::move(old));
+}
+
 client_reply kv_store::apply(const log_entry& entry) {
   // Checked in every build type, not with assert(): applying an entry twice
   // or skipping one would silently diverge this node from the others.
+  if (restoring_)
+    precondition_failed("apply: a restore is in progress; the state is "
+                        "incomplete until restore_finish()");
   if (entry.index != applied_index_ + 1) {
     std::fprintf(stderr,
                  "kv_store::apply: entry %llu applied after %llu; entries must "
@@ -118,6 +148,8 @@ client_reply kv_store::execute(const kv_command& cmd) {
       if (i == data_.end())
         return make_reply(reply_status::not_found);
       sum_ -= pair_hash(i->first, i->second);
+      // Erased next, so the value moves rather than copies.
+      save_for_snapshot(cmd.key, std::move(i->second));
       data_.erase(i);
       return make_reply(reply_status::ok);
     }
@@ -130,6 +162,17 @@ client_reply kv_store::execute(const kv_command& cmd) {
       assign(cmd.key, cmd.value);
       return make_reply(reply_status::ok);
     }
+    // Operator commands are for the node, which handles them itself (a
+    // membership change becomes a config entry, not a command entry). If one
+    // reaches the state machine anyway, every node rejects it alike. Listed,
+    // not left to the fallback below, so that -Wswitch still names any op
+    // added later and not handled here.
+    case kv_op::add_member:
+    case kv_op::remove_member:
+    case kv_op::transfer_leader:
+    case kv_op::take_snapshot:
+      return make_reply(reply_status::bad_request, {},
+                        "not a key-value operation");
   }
   return make_reply(reply_status::bad_request, {}, "unknown operation");
 }
@@ -150,6 +193,128 @@ uint64_t kv_store::recompute_digest() const {
   for (const auto& [key, value] : data_)
     sum += pair_hash(key, value);
   return mix(sum ^ mix(data_.size()));
+}
+
+void kv_store::begin_snapshot() {
+  if (snapshot_active_)
+    precondition_failed("begin_snapshot: a snapshot is in progress already");
+  if (restoring_)
+    precondition_failed("begin_snapshot: a restore is in progress");
+  snapshot_active_ = true;
+  snapshot_started_ = false;
+  snapshot_cursor_.clear();
+  snapshot_index_ = applied_index_;
+  snapshot_digest_ = digest();
+  snapshot_keys_ = data_.size();
+}
+
+bool kv_store::next_snapshot_batch(std::vector<kv_pair>& out,
+                                   std::size_t max_bytes) {
+  if (!snapshot_active_)
+    precondition_failed("next_snapshot_batch: no snapshot in progress");
+  // The view is data_ and saved_ merged in key order, from just after the
+  // cursor. saved_ holds only keys after the cursor (its invariant), so its
+  // next entry is its first; each entry leaves saved_ once passed, which
+  // frees the side map as the snapshot goes rather than only at its end.
+  auto live = snapshot_started_ ? data_.upper_bound(snapshot_cursor_)
+                                : data_.begin();
+  auto pass = [this](const std::string& key) {
+    snapshot_started_ = true;
+    snapshot_cursor_ = key;
+  };
+  // Passes the keys inserted since begin_snapshot() that come next: they are
+  // live, but not in the view. Returns whether a pair of the view remains.
+  // Work done here is bounded by entries applied since begin, each of which
+  // cost as much already.
+  auto skip_absent = [&] {
+    while (!saved_.empty()) {
+      auto side = saved_.begin();
+      if (live != data_.end() && live->first < side->first)
+        return true; // a key unchanged since begin comes first
+      if (side->second)
+        return true; // a key changed or deleted since begin: its old value
+      if (live != data_.end() && live->first == side->first)
+        ++live;
+      pass(side->first);
+      saved_.erase(side);
+    }
+    return live != data_.end();
+  };
+  const std::size_t first = out.size();
+  std::size_t bytes = 0;
+  // Skipping before the limit is checked means that if only keys outside the
+  // view remain, they are passed now and the snapshot ends here: the caller
+  // never gets "more" promised and then an empty batch.
+  while (skip_absent()) {
+    if (out.size() != first && bytes >= max_bytes)
+      return true;
+    auto side = saved_.begin();
+    if (side != saved_.end() &&
+        (live == data_.end() || !(live->first < side->first))) {
+      // Changed since begin: the view has the value saved before the change.
+      if (live != data_.end() && live->first == side->first)
+        ++live;
+      pass(side->first);
+      auto node = saved_.extract(side);
+      bytes += node.key().size() + node.mapped()->size();
+      out.push_back({std::move(node.key()), std::move(*node.mapped())});
+    } else {
+      pass(live->first);
+      bytes += live->first.size() + live->second.size();
+      out.push_back({live->first, live->second});
+      ++live;
+    }
+  }
+  end_snapshot();
+  return false;
+}
+
+void kv_store::abort_snapshot() { end_snapshot(); }
+
+void kv_store::end_snapshot() {
+  snapshot_active_ = false;
+  snapshot_started_ = false;
+  // clear() then shrink: the cursor may hold a long key.
+  snapshot_cursor_.clear();
+  snapshot_cursor_.shrink_to_fit();
+  saved_.clear();
+}
+
+void kv_store::restore_begin() {
+  end_snapshot();
+  data_.clear();
+  sum_ = 0;
+  applied_index_ = 0;
+  restoring_ = true;
+}
+
+void kv_store::restore_batch(const std::vector<kv_pair>& pairs) {
+  if (!restoring_)
+    precondition_failed("restore_batch: no restore in progress");
+  // Checked first, for the whole batch, so that a corrupt batch adds
+  // nothing. Comparing with the largest key held covers the earlier batches
+  // (data_ holds nothing else since restore_begin()) and makes every insert
+  // below an append at the end of data_.
+  const std::string* previous = data_.empty() ? nullptr : &data_.rbegin()->first;
+  for (const auto& pair : pairs) {
+    if (previous != nullptr && !(*previous < pair.key))
+      throw std::invalid_argument(
+        "kv_store::restore_batch: snapshot keys are not strictly increasing "
+        "(corrupt snapshot)");
+    previous = &pair.key;
+  }
+  for (const auto& pair : pairs) {
+    // Strictly increasing keys: the hint is exact, so each insert is O(1).
+    data_.emplace_hint(data_.end(), pair.key, pair.value);
+    sum_ += pair_hash(pair.key, pair.value);
+  }
+}
+
+void kv_store::restore_finish(index_t applied) {
+  if (!restoring_)
+    precondition_failed("restore_finish: no restore in progress");
+  applied_index_ = applied;
+  restoring_ = false;
 }
 
 } // namespace raft

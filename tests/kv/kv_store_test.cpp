@@ -298,3 +298,21 @@ TEST_CASE("kv_store: the digest kept on every change equals the digest computed 
     store.execute(del(key));
   CHECK(store.digest() == kv_store{}.digest());
 }
+
+TEST_CASE("kv_store: operator commands reply bad_request and change nothing",
+          "[kv][store]") {
+  // They are for the node; should one reach the state machine, every node
+  // rejects it alike.
+  kv_store store;
+  store.execute(put("k", "v"));
+  const auto before = store.digest();
+  for (auto op : {kv_op::add_member, kv_op::remove_member,
+                  kv_op::transfer_leader, kv_op::take_snapshot}) {
+    INFO("op " << static_cast<int>(op));
+    auto reply = store.execute({op, "k", "x", "v"});
+    CHECK(reply.status == reply_status::bad_request);
+    CHECK_FALSE(reply.message.empty());
+  }
+  CHECK(store.read("k").value == "v");
+  CHECK(store.digest() == before);
+}
