@@ -138,8 +138,12 @@ ready raft_core::take_ready() {
     // A follower whose last message carried an older commit index learns
     // the new one now, not at the next heartbeat (it applies sooner).
     // (A follower can commit only what it is known to hold: up to its match.)
+    // Not if its match was compacted away: a heartbeat then goes with prev 0
+    // and lets it commit nothing, so sent_commit would never catch up and
+    // every take_ready() would send it one more heartbeat -- a flood. Such a
+    // follower is waiting for a snapshot anyway.
     for (auto& [id, pr] : progress_)
-      if (pr.sent_commit < std::min(log_.committed(), pr.match()))
+      if (pr.sent_commit < std::min(log_.committed(), pr.match()) && log_.term(pr.match()))
         send_heartbeat(id, pr);
   }
   rd.entries = log_.take_unpersisted();

@@ -2,9 +2,13 @@
 
 // A deterministic simulated cluster of pure Raft cores: an in-memory network
 // that can drop, duplicate, reorder and delay messages and cut any
-// partition; per node a "disk" whose unsynced writes a crash loses; a
-// key-value state machine per node; and the invariant checker run after
-// every step. Used by the per-section core tests and the randomized
+// partition; per node a "disk" (hard state, a snapshot, the log after it)
+// whose unsynced writes a crash loses; a key-value state machine per node;
+// and the invariant checker run after every step. Nodes can join at run time
+// (add_node) and be removed through the log (propose_change); a node's state
+// can be compacted into its disk snapshot (compact), and a leader's
+// ready.snapshots_to_send go out as one install_snapshot message each, over
+// the same faulty wire. Used by the per-section core tests and the randomized
 // simulation. Everything is driven by one seeded generator, so a seed
 // replays a run exactly.
 
@@ -13,11 +17,13 @@
 #include "actors/node/raft_core.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,12 +37,34 @@ struct network_faults {
   bool reorder = false;
 };
 
+/// A node's durable snapshot (§7): the state machine through `index`.
+struct disk_snapshot {
+  index_t index = 0; ///< 0: none
+  term_t term = 0;
+  membership config;
+  std::map<std::string, std::string> kv;
+};
+
+/// The bytes of an install_snapshot message in the sim: the configuration
+/// and the key-value contents, each string u64-length-prefixed (little
+/// endian), the pairs preceded by their count.
+std::string encode_snapshot_data(const membership& config,
+                                 const std::map<std::string, std::string>& kv);
+/// Decodes encode_snapshot_data(); false if the bytes are not one.
+bool decode_snapshot_data(const std::string& data, membership& config,
+                          std::map<std::string, std::string>& kv);
+
 /// One simulated node.
 struct sim_node {
   std::unique_ptr<raft_core> core;
   bool up = true;
-  // The disk: what survives a crash.
+  /// Started by add_node(): it joins a running cluster, so it has no
+  /// bootstrap voters (it learns the configuration from the leader).
+  bool joined = false;
+  // The disk: what survives a crash. disk_log holds the entries after
+  // disk_snap.index, in order.
   hard_state disk_state;
+  disk_snapshot disk_snap;
   std::vector<log_entry> disk_log;
   // Writes handed to the disk but not synced, each with the messages that
   // must wait for it (persist before you speak).
@@ -48,6 +76,9 @@ struct sim_node {
   kv_store kv;
   std::vector<log_entry> applied; // this incarnation's applied entries
   std::vector<read_state> reads;  // confirmed reads
+  /// What restore() answered for each complete snapshot this node accepted
+  /// from its leader (true: the log was replaced), oldest first.
+  std::vector<bool> restores;
 };
 
 /// A message on the simulated wire.
@@ -60,7 +91,8 @@ struct wire_message {
 /// The simulated cluster.
 class sim_cluster {
 public:
-  /// `ids` are the voters; `base` supplies the timing; seed drives everything.
+  /// `ids` are the bootstrap voters; `base` supplies the timing; seed drives
+  /// everything.
   sim_cluster(std::vector<node_id> ids, raft_config base, uint64_t seed);
 
   // -- driving --------------------------------------------------------------
@@ -79,13 +111,19 @@ public:
   /// Syncs every node.
   void sync_all();
   /// Ticks and delivers (and syncs, when auto_sync) until `pred` or `max_ticks`.
+  /// Throws std::runtime_error on a message storm: 100,000 messages
+  /// delivered after one tick and still more in flight.
   template <class Pred>
   bool run_until(Pred pred, int max_ticks = 1000) {
+    constexpr std::size_t storm = 100'000;
     for (int i = 0; i < max_ticks; ++i) {
       if (pred())
         return true;
       tick_all();
-      deliver_all(100'000); // bounded: a message storm is a failure, not a hang
+      // Bounded: a message storm is a failure, not a hang.
+      if (deliver_all(storm) == storm && !wire_.empty())
+        throw std::runtime_error("sim: message storm (" + std::to_string(storm)
+                                 + " messages after one tick, more in flight)");
     }
     return pred();
   }
@@ -112,6 +150,28 @@ public:
   void heal();
   /// Drops every message in flight.
   void drop_in_flight() { wire_.clear(); }
+  /// Drops the messages in flight for which `pred` holds; returns how many.
+  std::size_t drop_if(const std::function<bool(const wire_message&)>& pred);
+
+  // -- membership and snapshots ---------------------------------------------
+
+  /// Starts node `id` with an empty disk and no bootstrap voters: it joins
+  /// the cluster once a leader adds it (propose_change); until then nobody
+  /// sends to it. An existing id is crashed first, its disk wiped and the
+  /// messages of its previous incarnation still in flight dropped (a
+  /// removed server that comes back as a new one).
+  void add_node(node_id id);
+  /// Asks `leader` for a membership change and handles the output.
+  change_outcome propose_change(node_id leader, const config_change& c);
+  /// Shorthands for propose_change.
+  change_outcome add_learner(node_id leader, node_id id);
+  change_outcome remove(node_id leader, node_id id);
+  /// Asks `leader` to hand leadership to `target` and handles the output.
+  change_outcome transfer(node_id leader, node_id target);
+  /// Snapshots node `id`'s state machine at its applied index into its disk
+  /// snapshot (durable at once), then compacts its log (core and disk) up to
+  /// there. No-op if nothing was applied since the last snapshot.
+  void compact(node_id id);
 
   // -- clients --------------------------------------------------------------
 
@@ -129,7 +189,10 @@ public:
 
   sim_node& node(node_id id) { return nodes_.at(id); }
   raft_core& core(node_id id) { return *nodes_.at(id).core; }
+  /// Every node the sim runs: the bootstrap voters, then those added.
   const std::vector<node_id>& ids() const { return ids_; }
+  /// True if the sim runs (or ran) a node of that id.
+  bool has_node(node_id id) const { return nodes_.contains(id); }
   /// The live leader with the highest term, or no_node.
   node_id leader() const;
   /// Messages currently in flight.
@@ -148,8 +211,12 @@ private:
   void apply(node_id id, ready& rd);
   bool connected(node_id from, node_id to) const;
   void make_core(node_id id);
+  void send_snapshot(node_id leader, node_id to, ready& rd);
+  void receive_snapshot(node_id id, const install_snapshot& m);
+  void after_unsynced(node_id id, outgoing o);
 
   std::vector<node_id> ids_;
+  std::vector<node_id> bootstrap_;
   raft_config base_;
   uint64_t seed_;
   std::mt19937_64 rng_;
