@@ -158,6 +158,10 @@ gateway_control_actor::behavior_type gateway_fun(gateway_pointer self, node_acto
       if (!from_local(self))
         return;
       auto& s = self->state;
+      if (!link) {
+        s.links.erase(id); // the member was removed
+        return;
+      }
       // A new link starts passing traffic; keep the partition in force.
       if (s.cut.contains(id))
         self->send(link, drop_atom::value, true);

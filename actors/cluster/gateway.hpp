@@ -43,7 +43,8 @@ using link_atom = caf::atom_constant<caf::atom("gw_link")>;
 
 /// The gateway as its owner sees it: gateway_actor plus local control.
 /// target_atom points it at the current node actor (null while the node
-/// restarts); link_atom replaces the link to one peer.
+/// restarts); link_atom replaces the link to one peer (a null link: the peer
+/// is no longer a member).
 using gateway_control_actor
   = gateway_actor::extend<caf::reacts_to<target_atom, node_actor>,
                           caf::reacts_to<link_atom, node_id, peer_link_actor>>;

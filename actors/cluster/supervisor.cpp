@@ -4,7 +4,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 
+#include <charconv>
 #include <deque>
+#include <mutex>
 
 namespace raft {
 
@@ -13,8 +15,41 @@ namespace {
 /// Respawn the node; carries a generation so a stale timer is ignored.
 using respawn_atom = caf::atom_constant<caf::atom("sv_respawn")>;
 
-/// The supervisor's own interface: the public one plus its timer.
-using supervisor_impl = supervisor_actor::extend<caf::reacts_to<respawn_atom, uint64_t>>;
+/// A link the node made for a new member, to adopt; or (null link) a member
+/// to forget.
+using adopt_atom = caf::atom_constant<caf::atom("sv_adopt")>;
+
+/// The supervisor's own interface: the public one plus its timer and the
+/// node's membership requests.
+using supervisor_impl = supervisor_actor::extend<
+  caf::reacts_to<respawn_atom, uint64_t>,
+  caf::reacts_to<adopt_atom, node_id, std::string, uint16_t, peer_link_actor>>;
+
+/// Where the node's connect/disconnect callbacks find the supervisor: it is
+/// spawned after the node, so requests made before then wait here.
+struct link_registry {
+  struct request {
+    node_id id;
+    std::string host;
+    uint16_t port;
+    peer_link_actor link; // null: forget the member
+  };
+  std::mutex mtx;
+  caf::actor supervisor;
+  std::vector<request> early;
+
+  void submit(request r) {
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!supervisor) {
+      early.push_back(std::move(r));
+      return;
+    }
+    auto sv = supervisor;
+    guard.unlock();
+    caf::anon_send(caf::actor_cast<supervisor_impl>(sv), adopt_atom::value, r.id,
+                   std::move(r.host), r.port, std::move(r.link));
+  }
+};
 
 struct supervisor_state {
   static inline const char* name = "raft_supervisor";
@@ -142,6 +177,28 @@ void on_gateway_down(supervisor_pointer self, const caf::error& reason) {
   publish_gateway(self);
 }
 
+void adopt(supervisor_pointer self, node_id id, std::string host, uint16_t port,
+           peer_link_actor link) {
+  auto& st = self->state;
+  std::erase_if(st.opts.peers, [id](const peer_address& p) { return p.id == id; });
+  if (auto i = st.links.find(id); i != st.links.end()) {
+    self->demonitor(i->second.address());
+    self->send_exit(i->second, caf::exit_reason::user_shutdown);
+    st.links.erase(i);
+  }
+  if (!link) {
+    self->send(st.gateway, link_atom::value, id, peer_link_actor{});
+    log_line(self, "member " + std::to_string(id) + " removed; its link stopped");
+    return;
+  }
+  st.opts.peers.push_back(peer_address{id, host, port});
+  self->monitor(link);
+  st.links[id] = link;
+  self->send(st.gateway, link_atom::value, id, link);
+  log_line(self, "new member " + std::to_string(id) + " at " + host + ":"
+                   + std::to_string(port));
+}
+
 void on_link_down(supervisor_pointer self, node_id id, const caf::error& reason) {
   auto& st = self->state;
   const peer_address* where = nullptr;
@@ -149,7 +206,7 @@ void on_link_down(supervisor_pointer self, node_id id, const caf::error& reason)
     if (p.id == id)
       where = &p;
   if (where == nullptr)
-    return; // cannot happen: every link is for a configured peer
+    return; // a link we stopped ourselves
   auto link = spawn_remote_peer_link(self->system(), id, where->host, where->port,
                                      st.opts.link);
   self->monitor(link);
@@ -176,8 +233,16 @@ void stop_children(supervisor_pointer self, const caf::error& reason) {
 
 supervisor_impl::behavior_type supervisor_fun(supervisor_pointer self, process_options opts,
                                               node_actor node, gateway_control_actor gateway,
-                                              link_map links) {
+                                              link_map links,
+                                              std::shared_ptr<link_registry> registry) {
   auto& st = self->state;
+  {
+    std::lock_guard<std::mutex> guard{registry->mtx};
+    registry->supervisor = caf::actor_cast<caf::actor>(self);
+    for (auto& r : registry->early)
+      self->send(self, adopt_atom::value, r.id, std::move(r.host), r.port, std::move(r.link));
+    registry->early.clear();
+  }
   st.opts = std::move(opts);
   st.node = std::move(node);
   st.gateway = std::move(gateway);
@@ -210,6 +275,10 @@ supervisor_impl::behavior_type supervisor_fun(supervisor_pointer self, process_o
   });
   return {
     [self](current_node_atom) -> node_actor { return self->state.node; },
+    [self](adopt_atom, node_id id, std::string& host, uint16_t port, peer_link_actor& link) {
+      if (!self->state.stopping)
+        adopt(self, id, std::move(host), port, std::move(link));
+    },
     [self](respawn_atom, uint64_t generation) {
       auto& s = self->state;
       if (generation != s.respawn_generation || s.stopping || s.gave_up || s.node)
@@ -228,7 +297,43 @@ void kill_all(const link_map& links, const gateway_control_actor& gw) {
 
 } // namespace
 
+/// Splits "host:port"; false if it is not one.
+bool split_address(const std::string& address, std::string& host, uint16_t& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  host = address.substr(0, colon);
+  const auto* first = address.data() + colon + 1;
+  const auto* last = address.data() + address.size();
+  auto [end, ec] = std::from_chars(first, last, port);
+  return ec == std::errc{} && end == last && port != 0;
+}
+
+/// The node's membership callbacks: links to new members are made at once
+/// (the node needs the handle now) and handed to the supervisor to keep.
+void install_membership_hooks(caf::actor_system& sys, process_options& opts,
+                              const std::shared_ptr<link_registry>& registry) {
+  auto link_opts = opts.link;
+  auto log = opts.log;
+  opts.node.connect = [&sys, registry, link_opts, log](const member& m) -> peer_endpoint_actor {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_address(m.address, host, port)) {
+      if (log)
+        log("[supervisor] member " + std::to_string(m.id) + " has no usable address '"
+            + m.address + "'");
+      return {};
+    }
+    auto link = spawn_remote_peer_link(sys, m.id, host, port, link_opts);
+    registry->submit({m.id, host, port, link});
+    return link;
+  };
+  opts.node.disconnect = [registry](node_id id) { registry->submit({id, {}, 0, {}}); };
+}
+
 caf::expected<node_process> start_node_process(caf::actor_system& sys, process_options opts) {
+  auto registry = std::make_shared<link_registry>();
+  install_membership_hooks(sys, opts, registry);
   link_map links;
   for (const auto& p : opts.peers)
     links.emplace(p.id, spawn_remote_peer_link(sys, p.id, p.host, p.port, opts.link));
@@ -245,12 +350,16 @@ caf::expected<node_process> start_node_process(caf::actor_system& sys, process_o
   auto node = spawn_node(sys, opts.node, peer_map(links.begin(), links.end()));
   if (!node) {
     kill_all(links, gateway);
+    std::lock_guard<std::mutex> guard{registry->mtx};
+    for (const auto& r : registry->early)
+      if (r.link)
+        caf::anon_send_exit(r.link, caf::exit_reason::user_shutdown);
     return node.error();
   }
   caf::anon_send(gateway, target_atom::value, *node);
   opts.port = *port;
   auto supervisor = sys.spawn<caf::detached>(supervisor_fun, std::move(opts), *node, gateway,
-                                             std::move(links));
+                                             std::move(links), registry);
   return node_process{supervisor, std::move(published), *port};
 }
 

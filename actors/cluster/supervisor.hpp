@@ -18,6 +18,13 @@
 // * link down: a new link is spawned, handed to the gateway, and the node is
 //   restarted so that it sends through the new link.
 //
+// Membership changes at run time: the node asks for a link to a member it
+// has none for (node_options::connect, set here): a remote link is spawned
+// at once, and the supervisor adopts it (monitors it, hands it to the
+// gateway, passes it to later node incarnations). When a committed
+// configuration drops a member, the node says so (node_options::disconnect)
+// and the supervisor stops that link.
+//
 // Every restart is charged to a budget (by default at most 5 in 60 s). Past
 // it the supervisor gives up: it calls on_give_up with a non-zero exit code
 // and the reason, and the process is expected to end, so the level above

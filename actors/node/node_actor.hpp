@@ -34,6 +34,8 @@ public:
   virtual void stepped(const raft_core& core) = 0;
   /// An entry the node hands to its state machine.
   virtual void applied(node_id id, const log_entry& e) = 0;
+  /// The node replaced its state machine by a snapshot through `index`.
+  virtual void snapshot_installed(node_id, index_t) {}
 };
 
 /// Everything a node needs to start.
@@ -56,6 +58,28 @@ struct node_options {
   caf::timespan client_timeout = std::chrono::seconds(5);
   /// Receives one line per role or term change (and errors); none if empty.
   std::function<void(const std::string&)> log;
+  /// The cluster's name; a node started for another cluster cannot join
+  /// (empty: not checked).
+  std::string cluster_id;
+  /// Makes a link to a member the configuration names and the node has no
+  /// link to yet (it joined, or the configuration in the log names members
+  /// the node was not started with). Called on the node's thread; may return
+  /// a null handle (the member is then unreachable, as if cut off).
+  std::function<peer_endpoint_actor(const member&)> connect;
+  /// Called once a committed configuration no longer names `id`: the node
+  /// dropped its link to it.
+  std::function<void(node_id)> disconnect;
+  /// Write a snapshot once this many entries were applied since the last
+  /// one, or once the log holds this many bytes of entries (0: never).
+  uint64_t snapshot_entries = 100'000;
+  uint64_t snapshot_log_bytes = 64ull << 20;
+  /// Entries kept in memory behind a snapshot, so that a follower a little
+  /// behind catches up from the log rather than by a snapshot.
+  uint64_t compaction_margin = 1'000;
+  /// Bytes of key-value pairs per snapshot batch, and of file per
+  /// install_snapshot chunk (both bound the memory a transfer takes).
+  uint64_t snapshot_batch_bytes = 1u << 20;
+  uint64_t snapshot_chunk_bytes = 1u << 20;
   /// Optional observer for tests.
   std::shared_ptr<node_observer> observer;
 };
@@ -64,10 +88,14 @@ struct node_options {
 /// for each other member -- usually a peer_link.
 using peer_map = std::map<node_id, peer_endpoint_actor>;
 
-/// Opens the node's storage (recovering term, vote and log from data_dir),
-/// spawns its storage actor and the node actor, linked so that one failing
-/// takes the other down. Fails with a message naming the file and offset if
-/// the data directory cannot be used.
+/// Opens the node's storage (recovering term, vote and log from data_dir,
+/// and the state from the newest valid snapshot there), spawns its storage
+/// and snapshot actors and the node actor, linked so that one failing takes
+/// the others down. Fails with a message naming the file and offset if the
+/// data directory cannot be used -- also when the newest snapshot is corrupt
+/// and the log no longer reaches back to an older one (the node must then
+/// rejoin and be sent a snapshot by its peers); a corrupt snapshot that an
+/// older one can replace is reported through opts.log.
 caf::expected<node_actor> spawn_node(caf::actor_system& sys, node_options opts,
                                      peer_map peers);
 

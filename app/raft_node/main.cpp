@@ -13,8 +13,17 @@
 // once (tests and the cluster manager wait for that line). One log line per
 // role or term change follows (log-level info). SIGTERM or SIGINT stop it
 // cleanly (exit 0); if the supervisor runs out of restarts it exits 3.
+//
+// With --raft.join=host:port[,...] and an empty data directory the node first
+// asks the cluster to add it (as a learner; the leader promotes it once it
+// has caught up) and starts once the cluster has committed that, with the
+// configuration the cluster sent; a refusal (its id is taken, another
+// cluster) exits 1 with the cluster's reason. With state in the data
+// directory it skips that and restarts from its data like any member.
 
+#include "actors/client/blocking_client.hpp"
 #include "actors/cluster/supervisor.hpp"
+#include "actors/node/membership.hpp"
 #include "app/raft_node/basp_guard.hpp"
 #include "app/raft_node/node_config.hpp"
 
@@ -29,6 +38,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <random>
+#include <thread>
 #include <unistd.h>
 
 using namespace raft;
@@ -80,7 +90,45 @@ struct give_up_record {
   std::string reason;
 };
 
-process_options make_process_options(const node_plan& plan, give_up_record& record) {
+/// Asks the members at plan.join to add this node. Returns the configuration
+/// the cluster committed with it, or nothing with `error` set.
+std::optional<membership> join_cluster(caf::actor_system& sys, const node_plan& plan,
+                                       std::string& error) {
+  client_options copts;
+  copts.overall_timeout = std::chrono::seconds(20);
+  blocking_client client{sys, plan.join, copts};
+  kv_command cmd;
+  cmd.op = kv_op::add_member;
+  cmd.key = std::to_string(plan.id);
+  cmd.value = plan.advertise;
+  cmd.expected = plan.cluster_id;
+  // The cluster may be electing, or busy with another change: keep asking
+  // for a minute (the answer to a repeated request is the same once the
+  // first was committed).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = client.execute(cmd);
+    if (r.status == reply_status::ok) {
+      if (auto m = decode_membership(r.value))
+        return m;
+      error = "the cluster accepted the join but sent no configuration";
+      return std::nullopt;
+    }
+    if (r.status == reply_status::bad_request) {
+      error = "the cluster refused the join: " + r.message;
+      return std::nullopt;
+    }
+    last = std::string{to_string(r.status)} + (r.message.empty() ? "" : ": " + r.message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // pacing, not waiting on a condition
+  }
+  error = "no answer from the cluster at the join addresses within a minute (last: " + last
+          + ")";
+  return std::nullopt;
+}
+
+process_options make_process_options(const node_plan& plan, give_up_record& record,
+                                     const std::optional<membership>& joined) {
   auto prefix = "raft-node " + std::to_string(plan.id) + " ";
   std::function<void(const std::string&)> info;
   std::function<void(const std::string&)> debug;
@@ -90,9 +138,32 @@ process_options make_process_options(const node_plan& plan, give_up_record& reco
     debug = info;
   process_options o;
   o.node.raft.id = plan.id;
-  o.node.raft.voters.push_back(plan.id);
-  for (const auto& p : plan.peers)
-    o.node.raft.voters.push_back(p.id);
+  if (joined) {
+    // Start as the cluster sent it: the voters (we are a learner among
+    // them until promoted, which arrives through the log) and where every
+    // member listens.
+    for (const auto* list : {&joined->voters, &joined->learners})
+      for (const auto& m : *list) {
+        o.node.raft.addresses[m.id] = m.address;
+        auto where = parse_endpoint(m.address);
+        if (m.id != plan.id && where)
+          o.peers.push_back(peer_address{m.id, where->host, where->port});
+      }
+    o.node.raft.voters = voter_ids(*joined);
+  } else if (plan.join.empty()) {
+    o.node.raft.voters.push_back(plan.id);
+    o.node.raft.addresses[plan.id] = plan.advertise;
+    for (const auto& p : plan.peers) {
+      o.node.raft.voters.push_back(p.id);
+      o.node.raft.addresses[p.id] = p.address();
+    }
+    o.peers = plan.peers;
+  }
+  // (A joined node restarting from its data takes its configuration from
+  // the log; it starts with no bootstrap voters and no static peers.)
+  o.node.cluster_id = plan.cluster_id;
+  o.node.snapshot_entries = plan.snapshot_entries;
+  o.node.snapshot_log_bytes = plan.snapshot_log_bytes;
   o.node.raft.election_ticks = plan.election_ticks;
   o.node.raft.election_ticks_max = plan.election_ticks_max;
   o.node.raft.heartbeat_ticks = plan.heartbeat_ticks;
@@ -107,7 +178,6 @@ process_options make_process_options(const node_plan& plan, give_up_record& reco
     else if (line.find("fail") != std::string::npos)
       print_line(stderr, prefix + line);
   };
-  o.peers = plan.peers;
   // The gateway listens on an internal loopback port; the guard owns the
   // configured host:port and relays to it (see basp_guard.hpp).
   o.host = "127.0.0.1";
@@ -180,7 +250,26 @@ int main(int argc, char** argv) {
       for (const auto& note : plan.notes)
         log_line(prefix, "note: " + note);
     }
-    auto proc = start_node_process(sys, make_process_options(plan, record));
+    std::optional<membership> joined;
+    if (!plan.join.empty()) {
+      if (has_node_state(plan.data_dir)) {
+        if (plan.level != log_level::quiet)
+          log_line(prefix, "data-dir holds state: restarting from it, not joining again");
+      } else {
+        if (plan.level != log_level::quiet)
+          log_line(prefix, "asking the cluster to add node " + std::to_string(plan.id) + " at "
+                             + plan.advertise);
+        std::string why;
+        joined = join_cluster(sys, plan, why);
+        if (!joined) {
+          print_line(stderr, "raft-node: cannot join: " + why);
+          return 1;
+        }
+        if (plan.level != log_level::quiet)
+          log_line(prefix, "joined; configuration " + to_string(*joined));
+      }
+    }
+    auto proc = start_node_process(sys, make_process_options(plan, record, joined));
     if (!proc) {
       auto why = error_text(sys, proc.error());
       if (proc.error() == caf::sec::cannot_open_port)

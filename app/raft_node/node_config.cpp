@@ -67,6 +67,24 @@ std::optional<peer_address> parse_peer(const std::string& entry) {
   return peer_address{*id, host, static_cast<uint16_t>(*port)};
 }
 
+std::optional<peer_address> parse_endpoint(const std::string& text) {
+  return parse_peer("1=" + text);
+}
+
+bool has_node_state(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.starts_with("log-") && name.ends_with(".seg") && e.file_size(ec) > 16)
+      return true;
+  }
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "snapshots", ec))
+    if (e.path().extension() == ".snap")
+      return true;
+  return false;
+}
+
 validation validate(const node_settings& s) {
   auto fail = [](std::string why) { return validation{std::nullopt, std::move(why)}; };
   node_plan p;
@@ -116,6 +134,33 @@ validation validate(const node_settings& s) {
   }
   for (auto& [id, peer] : by_id)
     p.peers.push_back(peer);
+  // -- joining ----------------------------------------------------------------
+  if (!s.join.empty() && !p.peers.empty())
+    return fail("raft.join and raft.peers exclude each other: a joining node learns its "
+                "peers from the cluster it joins");
+  for (const auto& entry : s.join) {
+    if (!parse_endpoint(entry))
+      return fail("malformed raft.join entry " + quoted(entry) + ": expected host:port");
+    p.join.push_back(entry);
+  }
+  if (s.advertise.empty()) {
+    if (s.host == "0.0.0.0" || s.host == "::")
+      return fail("raft.host " + s.host + " listens on every interface: set raft.advertise "
+                  "to the host:port other members reach this node at");
+    p.advertise = self.address();
+  } else {
+    auto a = parse_endpoint(s.advertise);
+    if (!a)
+      return fail("malformed raft.advertise " + quoted(s.advertise) + ": expected host:port");
+    p.advertise = a->address();
+  }
+  if (s.cluster_id.empty())
+    return fail("raft.cluster-id must not be empty");
+  p.cluster_id = s.cluster_id;
+  p.snapshot_entries = s.snapshot_entries;
+  if (s.snapshot_log_mb > (1u << 20))
+    return fail("raft.snapshot-log-mb is too large (at most 1048576)");
+  p.snapshot_log_bytes = s.snapshot_log_mb << 20;
   // -- timing -----------------------------------------------------------------
   auto tick = s.tick_ms;
   auto min = s.election_timeout_min_ms;
@@ -195,7 +240,12 @@ raft_node_config::raft_node_config() {
     .add(host_, "host", "address to listen on (default 127.0.0.1)")
     .add(port_, "port", "port to listen on; required")
     .add(peers_, "peers", "the other members, each \"id=host:port\"")
-    .add(data_dir_, "data-dir", "directory for term, vote and log; required")
+    .add(data_dir_, "data-dir", "directory for term, vote, log and snapshots; required")
+    .add(join_, "join", "members of a running cluster to ask for admission (\"host:port\")")
+    .add(advertise_, "advertise", "host:port other members reach this node at")
+    .add(cluster_id_, "cluster-id", "the cluster's name (default caf-raft)")
+    .add(snapshot_entries_, "snapshot-entries", "snapshot every N applied entries")
+    .add(snapshot_log_mb_, "snapshot-log-mb", "... or once the log holds N MiB")
     .add(election_timeout_min_, "election-timeout-min", "ms, default 150")
     .add(election_timeout_max_, "election-timeout-max",
          "ms, default 300 (timeouts are drawn from [min, max))")
@@ -229,6 +279,11 @@ node_settings raft_node_config::settings() const {
   s.host = host_;
   s.peers = peers_;
   s.data_dir = data_dir_;
+  s.join = join_;
+  s.advertise = advertise_;
+  s.cluster_id = cluster_id_;
+  s.snapshot_entries = snapshot_entries_;
+  s.snapshot_log_mb = snapshot_log_mb_;
   s.election_timeout_min_ms = election_timeout_min_;
   s.election_timeout_max_ms = election_timeout_max_;
   s.heartbeat_interval_ms = heartbeat_interval_;

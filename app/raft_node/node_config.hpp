@@ -14,7 +14,19 @@
 //                         an entry for this node itself (same id, same
 //                         address) is allowed and skipped, so every node
 //                         can be given the same list
-//   data-dir              term, vote and log live here               required
+//   data-dir              term, vote, log and snapshots live here    required
+//   join                  addresses ("host:port") of members of a running
+//                         cluster: this node asks them to add it (as a
+//                         learner, promoted to voter once caught up); only
+//                         when data-dir holds no state yet -- a node that
+//                         has joined restarts from its data. Excludes peers.
+//   advertise             the address other members reach this node at,
+//                         default host:port (required when host is 0.0.0.0)
+//   cluster-id            the cluster's name, default "caf-raft": a node
+//                         cannot join a cluster of another name
+//   snapshot-entries      write a snapshot every this many applied entries,
+//                         default 100000 (0: only by size or on request)
+//   snapshot-log-mb       ... or once the log holds this many MiB, default 64
 //   election-timeout-min  ms, default 150
 //   election-timeout-max  ms, default 300; above the minimum
 //   heartbeat-interval    ms, default 50; at most election-timeout-min / 3
@@ -48,6 +60,11 @@ struct node_settings {
   std::optional<uint64_t> port;
   std::vector<std::string> peers;
   std::string data_dir;
+  std::vector<std::string> join;
+  std::string advertise;
+  std::string cluster_id = "caf-raft";
+  uint64_t snapshot_entries = 100'000;
+  uint64_t snapshot_log_mb = 64;
   uint64_t election_timeout_min_ms = 150;
   uint64_t election_timeout_max_ms = 300;
   uint64_t heartbeat_interval_ms = 50;
@@ -63,6 +80,13 @@ struct node_plan {
   /// The other members (this node's own entry removed).
   std::vector<peer_address> peers;
   std::string data_dir;
+  /// Members to ask for admission (empty: not joining).
+  std::vector<std::string> join;
+  /// "host:port" as the other members reach this node.
+  std::string advertise;
+  std::string cluster_id;
+  uint64_t snapshot_entries = 100'000;
+  uint64_t snapshot_log_bytes = 64ull << 20;
   std::chrono::milliseconds tick{10};
   int election_ticks = 15;
   int election_ticks_max = 30;
@@ -81,6 +105,12 @@ struct validation {
 /// Parses one peer entry "id=host:port" (IPv6 hosts as "[::1]"); nullopt if
 /// malformed (missing parts, id not a positive number, port not 1-65535).
 std::optional<peer_address> parse_peer(const std::string& entry);
+
+/// Parses "host:port" (IPv6 hosts as "[::1]"); nullopt if malformed.
+std::optional<peer_address> parse_endpoint(const std::string& text);
+
+/// True if `dir` holds a log or a snapshot (a node that has run before).
+bool has_node_state(const std::string& dir);
 
 /// Checks everything that can be checked without touching the system.
 validation validate(const node_settings& s);
@@ -108,6 +138,11 @@ private:
   uint16_t port_ = 0;
   std::vector<std::string> peers_;
   std::string data_dir_;
+  std::vector<std::string> join_;
+  std::string advertise_;
+  std::string cluster_id_ = "caf-raft";
+  uint64_t snapshot_entries_ = 100'000;
+  uint64_t snapshot_log_mb_ = 64;
   uint64_t election_timeout_min_ = 150;
   uint64_t election_timeout_max_ = 300;
   uint64_t heartbeat_interval_ = 50;

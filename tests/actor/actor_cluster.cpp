@@ -1,5 +1,6 @@
 #include "tests/actor/actor_cluster.hpp"
 
+#include "actors/node/membership.hpp"
 #include "actors/peer_link/peer_link.hpp"
 #include "messages/registration.hpp"
 
@@ -23,6 +24,11 @@ void checking_observer::stepped(const raft_core& core) {
 void checking_observer::applied(node_id id, const log_entry& e) {
   checker.observe_applied(id, e);
   applied_log[id].push_back(e);
+}
+
+void checking_observer::snapshot_installed(node_id id, index_t index) {
+  checker.snapshot_installed(id, index);
+  installed[id].push_back(index);
 }
 
 // -- cluster ------------------------------------------------------------------
@@ -49,9 +55,17 @@ void client_impl(caf::event_based_actor* self, node_actor target, kv_command cmd
           });
 }
 
+void status_impl(caf::event_based_actor* self, node_actor target,
+                 std::shared_ptr<std::optional<node_status>> out) {
+  self->request(target, std::chrono::seconds(1), status_atom::value)
+    .then([out](node_status& s) { *out = std::move(s); }, [](caf::error&) {});
+}
+
 } // namespace
 
-actor_cluster::actor_cluster(std::size_t n, uint64_t seed) : seed_(seed) {
+actor_cluster::actor_cluster(std::size_t n, uint64_t seed,
+                             const std::function<void(node_options&)>& tweak)
+  : seed_(seed) {
   cfg_.set("scheduler.policy", caf::atom("testing"));
   cfg_.set("logger.verbosity", caf::atom("quiet"));
   register_message_types(cfg_);
@@ -65,10 +79,14 @@ actor_cluster::actor_cluster(std::size_t n, uint64_t seed) : seed_(seed) {
   base_.detached_storage = false;
   base_.client_timeout = ms(3000);
   base_.observer = observer_;
+  if (tweak)
+    tweak(base_);
   for (node_id id = 1; id <= n; ++id)
     ids_.push_back(id);
-  for (auto id : ids_)
+  for (auto id : ids_) {
     nodes_[id].dir = root_ + "/node-" + std::to_string(id);
+    nodes_[id].bootstrap = ids_;
+  }
   // Every node gets a link to every other node; targets are set once the
   // nodes exist.
   for (auto from : ids_)
@@ -78,6 +96,24 @@ actor_cluster::actor_cluster(std::size_t n, uint64_t seed) : seed_(seed) {
   for (auto id : ids_)
     spawn(id);
   run();
+}
+
+peer_link_actor actor_cluster::link(node_id from, node_id to) {
+  auto& links = nodes_.at(from).links;
+  if (auto i = links.find(to); i != links.end())
+    return i->second;
+  peer_endpoint_actor target;
+  if (auto j = nodes_.find(to); j != nodes_.end() && j->second.alive)
+    target = j->second.actor;
+  auto l = spawn_peer_link(*sys_, target);
+  if (partitioned_) {
+    auto a = group_of_.find(from);
+    auto b = group_of_.find(to);
+    bool cut = a == group_of_.end() || b == group_of_.end() || a->second != b->second;
+    caf::anon_send(l, drop_atom::value, cut);
+  }
+  links.emplace(to, l);
+  return l;
 }
 
 actor_cluster::~actor_cluster() {
@@ -97,12 +133,14 @@ actor_cluster::~actor_cluster() {
 void actor_cluster::spawn(node_id id) {
   auto opts = base_;
   opts.raft.id = id;
-  opts.raft.voters = ids_;
+  opts.raft.voters = nodes_.at(id).bootstrap;
   opts.raft.seed = seed_;
   opts.data_dir = nodes_.at(id).dir;
+  // Links to members the node learns about at run time, made on demand.
+  opts.connect = [this, id](const member& m) -> peer_endpoint_actor { return link(id, m.id); };
   peer_map peers;
-  for (auto& [peer, link] : nodes_.at(id).links)
-    peers.emplace(peer, link);
+  for (auto& [peer, l] : nodes_.at(id).links)
+    peers.emplace(peer, l);
   auto node = spawn_node(*sys_, opts, std::move(peers));
   if (!node)
     throw std::runtime_error("spawn_node failed: " + sys_->render(node.error()));
@@ -110,8 +148,80 @@ void actor_cluster::spawn(node_id id) {
   slot.actor = *node;
   slot.alive = true;
   for (auto& [other, n] : nodes_)
-    if (other != id)
-      caf::anon_send(n.links.at(id), target_atom::value, peer_endpoint_actor{slot.actor});
+    if (auto l = n.links.find(id); other != id && l != n.links.end())
+      caf::anon_send(l->second, target_atom::value, peer_endpoint_actor{slot.actor});
+}
+
+void actor_cluster::wipe(node_id id) {
+  if (nodes_.at(id).alive)
+    kill(id);
+  std::error_code ec;
+  std::filesystem::remove_all(nodes_.at(id).dir, ec);
+}
+
+std::optional<node_status> actor_cluster::query_status(node_id id) {
+  if (!nodes_.contains(id) || !nodes_.at(id).alive)
+    return std::nullopt;
+  auto out = std::make_shared<std::optional<node_status>>();
+  sys_->spawn(status_impl, nodes_.at(id).actor, out);
+  run();
+  return *out;
+}
+
+client_reply actor_cluster::to_leader(kv_command cmd, caf::timespan limit) {
+  client_reply last;
+  last.status = reply_status::unavailable;
+  last.message = "no leader";
+  auto deadline = elapsed_ + limit;
+  node_id via = no_node;
+  while (elapsed_ < deadline) {
+    if (via == no_node || !nodes_.contains(via) || !nodes_.at(via).alive)
+      via = wait_for_leader(ms(1000));
+    if (via == no_node)
+      continue;
+    last = request(via, cmd);
+    if (last.status == reply_status::not_leader) {
+      via = last.leader_hint;
+      advance(ms(20));
+      continue;
+    }
+    if (last.status != reply_status::unavailable)
+      return last;
+    advance(ms(50)); // busy (another change, or a new leader not ready yet)
+    via = no_node;
+  }
+  return last;
+}
+
+client_reply actor_cluster::join(node_id id, caf::timespan limit) {
+  if (!nodes_.contains(id)) {
+    nodes_[id].dir = root_ + "/node-" + std::to_string(id);
+    ids_.push_back(id);
+  }
+  auto r = to_leader(kv_command{kv_op::add_member, std::to_string(id), "", {}}, limit);
+  if (r.status != reply_status::ok)
+    return r;
+  auto m = decode_membership(r.value);
+  if (!m)
+    throw std::logic_error("join: the reply carries no configuration");
+  nodes_.at(id).bootstrap = voter_ids(*m);
+  spawn(id);
+  run();
+  return r;
+}
+
+client_reply actor_cluster::remove(node_id id, caf::timespan limit) {
+  return to_leader(kv_command{kv_op::remove_member, std::to_string(id), {}, {}}, limit);
+}
+
+std::vector<node_id> actor_cluster::voters() const {
+  auto l = leader();
+  return l == no_node ? std::vector<node_id>{} : observer_->latest.at(l).voters;
+}
+
+std::vector<node_id> actor_cluster::learners() const {
+  auto l = leader();
+  return l == no_node ? std::vector<node_id>{} : observer_->latest.at(l).learners;
 }
 
 void actor_cluster::run() {
@@ -174,6 +284,8 @@ void actor_cluster::partition(const std::vector<std::vector<node_id>>& groups) {
   for (std::size_t g = 0; g < groups.size(); ++g)
     for (auto id : groups[g])
       group_of[id] = g;
+  group_of_ = group_of;
+  partitioned_ = true;
   for (auto& [from, n] : nodes_)
     for (auto& [to, link] : n.links) {
       auto a = group_of.find(from);
@@ -185,6 +297,8 @@ void actor_cluster::partition(const std::vector<std::vector<node_id>>& groups) {
 }
 
 void actor_cluster::heal() {
+  partitioned_ = false;
+  group_of_.clear();
   for (auto& [from, n] : nodes_)
     for (auto& [to, link] : n.links)
       caf::anon_send(link, drop_atom::value, false);

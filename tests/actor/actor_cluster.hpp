@@ -29,12 +29,15 @@ class checking_observer : public node_observer {
 public:
   void stepped(const raft_core& core) override;
   void applied(node_id id, const log_entry& e) override;
+  void snapshot_installed(node_id id, index_t index) override;
 
   invariant_checker checker;
   /// The latest status seen per node.
   std::map<node_id, node_status> latest;
   /// Per node and incarnation: the entries applied, in order.
   std::map<node_id, std::vector<log_entry>> applied_log;
+  /// Snapshots installed from a leader, per node: their indexes.
+  std::map<node_id, std::vector<index_t>> installed;
 };
 
 /// Where a client request stands.
@@ -45,8 +48,10 @@ class actor_cluster {
 public:
   using ms = std::chrono::milliseconds;
 
-  /// Starts `n` nodes (ids 1..n) with fresh data directories.
-  explicit actor_cluster(std::size_t n, uint64_t seed = 1);
+  /// Starts `n` nodes (ids 1..n) with fresh data directories. `tweak`
+  /// adjusts the node options first (snapshot thresholds, ...).
+  explicit actor_cluster(std::size_t n, uint64_t seed = 1,
+                         const std::function<void(node_options&)>& tweak = {});
   ~actor_cluster();
 
   actor_cluster(const actor_cluster&) = delete;
@@ -73,6 +78,19 @@ public:
   void kill(node_id id);
   /// Spawns a killed node again over its data directory.
   void respawn(node_id id);
+  /// Kills node `id` if alive and deletes its data directory.
+  void wipe(node_id id);
+  /// Adds node `id` to the running cluster as `raft-node --join` does: asks
+  /// the leader to add it (as a learner) and, once that is committed,
+  /// starts it with an empty disk and the configuration the cluster sent.
+  /// Returns the reply to the add request.
+  client_reply join(node_id id, caf::timespan limit = ms(5000));
+  /// Asks the cluster to remove node `id` (dead or alive), following hints
+  /// (a leader removing itself hands over first); returns the final reply.
+  client_reply remove(node_id id, caf::timespan limit = ms(5000));
+  /// The voters and learners the leader reports (empty without a leader).
+  std::vector<node_id> voters() const;
+  std::vector<node_id> learners() const;
   bool alive(node_id id) const { return nodes_.at(id).alive; }
   /// Only nodes in the same group exchange messages.
   void partition(const std::vector<std::vector<node_id>>& groups);
@@ -89,11 +107,18 @@ public:
   client_reply request(node_id via, kv_command cmd, caf::timespan timeout = ms(2000));
   /// A put through whichever node leads, following not_leader hints.
   client_reply put(const std::string& key, const std::string& value);
+  /// Sends a command to the leader, following not_leader hints and
+  /// retrying `unavailable` (busy) until `limit`.
+  client_reply to_leader(kv_command cmd, caf::timespan limit = ms(5000));
   client_reply get(const std::string& key);
 
   // -- inspection -------------------------------------------------------------
 
   checking_observer& observer() { return *observer_; }
+  /// Asks node `id` itself for its status (with its state digest and key
+  /// count, which the observer's core view lacks); nothing if it is dead or
+  /// does not answer.
+  std::optional<node_status> query_status(node_id id);
   const node_status& status(node_id id) const { return observer_->latest.at(id); }
   /// Node options the cluster uses (tick 10 ms, timeouts 150-300 ms).
   const node_options& options() const { return base_; }
@@ -104,9 +129,14 @@ private:
     std::string dir;
     bool alive = false;
     std::map<node_id, peer_link_actor> links; // this node's link to each peer
+    /// Bootstrap voters it starts with (the first nodes: all of them; a
+    /// joined node: the configuration the cluster sent).
+    std::vector<node_id> bootstrap;
   };
 
   void spawn(node_id id);
+  /// The link from `from` to `to`, made on first use (node_options::connect).
+  peer_link_actor link(node_id from, node_id to);
 
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
@@ -118,6 +148,9 @@ private:
   std::shared_ptr<checking_observer> observer_;
   caf::timespan elapsed_{0};
   uint64_t seed_;
+  /// The partition in force (group per node); empty: none.
+  std::map<node_id, std::size_t> group_of_;
+  bool partitioned_ = false;
 };
 
 } // namespace raft::test

@@ -72,6 +72,12 @@ gateway_actor::behavior_type fake_gateway(gateway_actor::stateful_pointer<fake_g
             i->second = cmd.value;
           }
           break;
+        case kv_op::add_member:
+        case kv_op::remove_member:
+        case kv_op::transfer_leader:
+        case kv_op::take_snapshot:
+          r.status = reply_status::bad_request; // this fake has no membership
+          break;
       }
       return r;
     },
