@@ -37,14 +37,24 @@ health_report evaluate_health(const std::vector<node_report>& reports) {
     if (r.reachable && r.status.role == raft_role::leader
         && (lead == nullptr || r.status.term > lead->term))
       lead = &r.status;
-  if (lead != nullptr && !lead->voters.empty()) {
-    out.voters = lead->voters;
+  // Whose configuration counts: the leader's, else the newest reported.
+  const node_status* conf = lead != nullptr && !lead->voters.empty() ? lead : nullptr;
+  if (conf == nullptr)
+    for (const auto& r : reports)
+      if (r.reachable && !r.status.voters.empty()
+          && (conf == nullptr || r.status.config_index > conf->config_index))
+        conf = &r.status;
+  if (conf != nullptr) {
+    out.voters = conf->voters;
+    out.learners = conf->learners;
+    out.config_index = conf->config_index;
   } else {
     for (const auto& r : reports)
       if (r.reachable && r.status.id != no_node && !contains(out.voters, r.status.id))
         out.voters.push_back(r.status.id);
   }
   std::sort(out.voters.begin(), out.voters.end());
+  std::sort(out.learners.begin(), out.learners.end());
   std::set<node_id> answered;
   for (const auto& r : reports) {
     if (!r.reachable) {
@@ -93,6 +103,67 @@ health_report evaluate_health(const std::vector<node_report>& reports) {
     out.summary += "; unreachable: " + std::to_string(out.unreachable.size()) + " node(s)";
   if (!out.astray.empty())
     out.summary += "; not following the leader: " + join(out.astray);
+  return out;
+}
+
+std::optional<reported_config> reported_configuration(const std::vector<node_report>& reports) {
+  const node_status* lead = nullptr;
+  const node_status* newest = nullptr;
+  for (const auto& r : reports) {
+    if (!r.reachable)
+      continue;
+    if (r.status.role == raft_role::leader && (lead == nullptr || r.status.term > lead->term))
+      lead = &r.status;
+    if (newest == nullptr || r.status.config_index > newest->config_index)
+      newest = &r.status;
+  }
+  const auto* s = lead != nullptr ? lead : newest;
+  if (s == nullptr)
+    return std::nullopt;
+  reported_config out;
+  out.config = s->config;
+  if (out.config.voters.empty() && out.config.learners.empty()) {
+    for (auto id : s->voters)
+      out.config.voters.push_back(member{id, {}});
+    for (auto id : s->learners)
+      out.config.learners.push_back(member{id, {}});
+  }
+  out.config_index = s->config_index;
+  out.from = s->id;
+  out.committed = s->commit_index >= s->config_index;
+  return out;
+}
+
+namespace {
+
+bool listed(const std::vector<member>& ms, node_id id) {
+  return std::any_of(ms.begin(), ms.end(), [id](const member& m) { return m.id == id; });
+}
+
+/// In id order (nodes list their bootstrap configuration self first).
+std::string members_text(std::vector<member> ms) {
+  std::sort(ms.begin(), ms.end(), [](const member& a, const member& b) { return a.id < b.id; });
+  std::string out;
+  for (const auto& m : ms)
+    out += (out.empty() ? "" : ",") + std::to_string(m.id)
+           + (m.address.empty() ? "" : "=" + m.address);
+  return out;
+}
+
+} // namespace
+
+bool has_voter(const membership& c, node_id id) {
+  return listed(c.voters, id);
+}
+
+bool has_learner(const membership& c, node_id id) {
+  return listed(c.learners, id);
+}
+
+std::string describe_config(const membership& c) {
+  auto out = "voters " + (c.voters.empty() ? std::string{"-"} : members_text(c.voters));
+  if (!c.learners.empty())
+    out += " learners " + members_text(c.learners);
   return out;
 }
 

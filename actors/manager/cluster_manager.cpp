@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -67,11 +68,10 @@ struct manager_system_config : caf::actor_system_config {
   }
 };
 
-/// One node as the manager keeps it.
+/// One node as the manager keeps it. Whether it votes is the cluster's
+/// business: see reported_configuration().
 struct managed_node {
   node_config cfg;
-  /// False for nodes started by add_node (membership is not implemented).
-  bool voter = true;
   /// Cached proxy of its gateway; null until connected or after a failure.
   gateway_actor handle;
 };
@@ -120,9 +120,6 @@ struct cluster_manager::impl {
   std::unique_ptr<blocking_client> client;
   /// The addresses `client` was made for.
   std::vector<std::string> client_addresses;
-  /// Voters whose process remove_node() stopped: still voters for the
-  /// others, so add_node() of the same id restarts them where they were.
-  std::map<node_id, node_config> removed_voters;
   std::string data_dir;
   bool owns_data_dir = false;
 
@@ -182,9 +179,46 @@ struct cluster_manager::impl {
     return out;
   }
 
+  /// One status round over every managed node. Attach mode follows the
+  /// membership: members the cluster reports (with an address) that are
+  /// not managed yet -- added by a node that joined, or by another
+  /// operator -- are managed from then on, and asked in the same round.
   std::vector<node_report> status(milliseconds timeout) {
+    auto out = status_of(all_nodes(), timeout);
+    if (launch_mode)
+      return out;
+    auto c = reported_configuration(out);
+    if (!c)
+      return out;
+    auto before = nodes.size();
+    for (const auto* list : {&c->config.voters, &c->config.learners})
+      for (const auto& m : *list) {
+        if (m.id == no_node || m.address.empty() || find(m.id) != nullptr)
+          continue;
+        auto hp = parse_address(m.address);
+        if (!hp)
+          continue;
+        node_config nc;
+        nc.id = m.id;
+        nc.address = hp->first;
+        nc.raft_port = hp->second;
+        auto same = [&](const managed_node& n) { return n.cfg.endpoint() == nc.endpoint(); };
+        if (std::none_of(nodes.begin(), nodes.end(), same))
+          nodes.push_back(managed_node{nc, {}});
+      }
+    if (nodes.size() == before)
+      return out;
+    std::vector<managed_node*> added;
+    for (auto i = before; i < nodes.size(); ++i)
+      added.push_back(&nodes[i]);
+    auto more = status_of(added, timeout);
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }
+
+  std::vector<node_report> status_of(const std::vector<managed_node*>& targets,
+                                     milliseconds timeout) {
     std::map<managed_node*, std::string> errors;
-    auto targets = all_nodes();
     connect(targets, timeout, errors);
     std::vector<node_report> out;
     caf::scoped_actor self{sys};
@@ -233,18 +267,20 @@ struct cluster_manager::impl {
 
   // -- client -------------------------------------------------------------
 
-  std::vector<std::string> voter_addresses() {
+  /// Every managed node: voters and learners alike (a learner forwards
+  /// commands to its leader like a follower does).
+  std::vector<std::string> member_addresses() {
     std::vector<std::string> out;
     for (auto& n : nodes)
-      if (n.voter)
-        out.push_back(n.cfg.endpoint());
+      out.push_back(n.cfg.endpoint());
     return out;
   }
 
-  /// The client, made afresh when the set of voters changed. (It survives
-  /// killed and restarted nodes: after a failed request it reconnects.)
+  /// The client, made afresh when the set of managed nodes changed. (It
+  /// survives killed and restarted nodes: after a failed request it
+  /// reconnects.)
   blocking_client& kv() {
-    auto addrs = voter_addresses();
+    auto addrs = member_addresses();
     if (!client || addrs != client_addresses) {
       client.reset();
       client = std::make_unique<blocking_client>(sys, addrs, cfg.client);
@@ -253,30 +289,104 @@ struct cluster_manager::impl {
     return *client;
   }
 
+  // -- membership ---------------------------------------------------------
+
+  /// The configuration one status round reports.
+  std::optional<reported_config> configuration(milliseconds timeout = milliseconds(1000)) {
+    return reported_configuration(status(timeout));
+  }
+
+  /// Polls the reported configuration every ~20 ms until `pred` holds
+  /// (true) or `deadline` passes (false).
+  bool wait_config(const std::function<bool(const reported_config&)>& pred,
+                   steady_clock::time_point deadline) {
+    for (;;) {
+      auto round = steady_clock::now();
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - round);
+      auto c = configuration(std::clamp(left, milliseconds(50), milliseconds(1000)));
+      if (c && pred(*c))
+        return true;
+      auto next = round + milliseconds(20);
+      if (next >= deadline)
+        return false;
+      std::this_thread::sleep_until(next); // polling a live cluster
+    }
+  }
+
+  /// Sends an operator command (add_member, remove_member, transfer_leader)
+  /// through the client until it has an outcome. The client already follows
+  /// leader hints and tries every node; on top of that a busy cluster
+  /// (`unavailable`: another change pending, a new leader not ready) and a
+  /// leader that is handing over (`not_leader`) are asked again every 50 ms
+  /// until change_timeout. After an `unknown` (it may have been applied)
+  /// the command is sent again only if `done()` says it has not taken
+  /// effect; a `bad_request` after an `unknown` is checked with `done()`
+  /// too (a repeated remove finds the node gone).
+  client_reply change(const kv_command& cmd, const std::function<bool()>& done) {
+    auto deadline = steady_clock::now() + cfg.change_timeout;
+    bool maybe_applied = false;
+    for (;;) {
+      auto round = steady_clock::now();
+      auto r = kv().execute(cmd);
+      if (r.status == reply_status::ok)
+        return r;
+      if (r.status == reply_status::unknown || r.status == reply_status::bad_request) {
+        maybe_applied = maybe_applied || r.status == reply_status::unknown;
+        if (maybe_applied && done && done()) {
+          r.status = reply_status::ok;
+          r.message = "done (confirmed by the cluster's status)";
+          return r;
+        }
+        if (r.status == reply_status::bad_request)
+          return r;
+      }
+      auto next = round + milliseconds(50);
+      if (next >= deadline) {
+        r.message = "still " + std::string{to_string(r.status)} + " after "
+                    + std::to_string(cfg.change_timeout.count()) + " ms"
+                    + (r.message.empty() ? "" : ": " + r.message);
+        return r;
+      }
+      std::this_thread::sleep_until(next); // pacing a busy cluster, not a wait
+    }
+  }
+
+  /// The text of a reply that is no success: "bad_request: not a member".
+  static std::string reason(const client_reply& r) {
+    return std::string{to_string(r.status)} + (r.message.empty() ? "" : ": " + r.message);
+  }
+
   // -- launching ----------------------------------------------------------
 
-  std::vector<std::string> node_args(const managed_node& n, const std::vector<node_config>& peers) {
-    std::string peer_list = "[";
-    for (const auto& p : peers) {
-      if (p.id == n.cfg.id)
-        continue;
-      if (peer_list.size() > 1)
-        peer_list += ",";
-      peer_list += "\"" + std::to_string(p.id) + "=" + p.endpoint() + "\"";
-    }
-    peer_list += "]";
+  /// raft-node's arguments: a bootstrap member knows its `peers`; a node
+  /// that joins a running cluster gets the members' addresses in `join`
+  /// instead (the two exclude each other).
+  std::vector<std::string> node_args(const managed_node& n, const std::vector<node_config>& peers,
+                                     const std::vector<std::string>& join = {}) {
+    auto list = [](const std::vector<std::string>& items) {
+      std::string out = "[";
+      for (const auto& i : items)
+        out += (out.size() > 1 ? "," : "") + ("\"" + i + "\"");
+      return out + "]";
+    };
+    std::vector<std::string> peer_entries;
+    for (const auto& p : peers)
+      if (p.id != n.cfg.id)
+        peer_entries.push_back(std::to_string(p.id) + "=" + p.endpoint());
     auto ms = [](milliseconds d) { return std::to_string(d.count()); };
-    return {
+    std::vector<std::string> args{
       "--raft.id=" + std::to_string(n.cfg.id),
       "--raft.host=" + n.cfg.address,
       "--raft.port=" + std::to_string(n.cfg.raft_port),
-      "--raft.peers=" + peer_list,
+      join.empty() ? "--raft.peers=" + list(peer_entries) : "--raft.join=" + list(join),
       "--raft.data-dir=" + node_dir(n.cfg.id),
       "--raft.election-timeout-min=" + ms(cfg.election_timeout),
       "--raft.election-timeout-max=" + ms(2 * cfg.election_timeout),
       "--raft.heartbeat-interval=" + ms(cfg.heartbeat_timeout),
       "--raft.log-level=" + cfg.log_level,
     };
+    args.insert(args.end(), cfg.extra_args.begin(), cfg.extra_args.end());
+    return args;
   }
 
   std::string node_dir(node_id id) const {
@@ -326,10 +436,11 @@ struct cluster_manager::impl {
   }
 
   /// Launches `n` under supervision (wait_started() waits for it).
-  caf::expected<void> launch(managed_node& n, const std::vector<node_config>& peers) {
+  caf::expected<void> launch(managed_node& n, const std::vector<node_config>& peers,
+                             const std::vector<std::string>& join = {}) {
     launch_spec spec;
     spec.binary = cfg.raft_node_binary;
-    spec.args = node_args(n, peers);
+    spec.args = node_args(n, peers, join);
     spec.log_path = log_path(n.cfg.id);
     if (auto why = supervisor->start(n.cfg.id, spec, listen_line(n.cfg.id)); !why.empty())
       return fail("cannot start node " + std::to_string(n.cfg.id) + ": " + why);
@@ -403,7 +514,7 @@ struct cluster_manager::impl {
       return ok;
     nodes.clear();
     for (const auto& nc : cfg.nodes)
-      nodes.push_back(managed_node{nc, true, {}});
+      nodes.push_back(managed_node{nc, {}});
     if (auto ok = assign_ports(all_nodes()); !ok)
       return ok;
     if (auto ok = prepare_data_dir(); !ok)
@@ -476,7 +587,7 @@ cluster_manager::cluster_manager() : impl_(std::make_unique<impl>()) {
 cluster_manager::cluster_manager(cluster_config cfg) : cluster_manager() {
   impl_->cfg = std::move(cfg);
   for (const auto& nc : impl_->cfg.nodes)
-    impl_->nodes.push_back(managed_node{nc, true, {}});
+    impl_->nodes.push_back(managed_node{nc, {}});
 }
 
 cluster_manager cluster_manager::attach(std::vector<std::string> addresses, client_options opts) {
@@ -627,83 +738,156 @@ caf::expected<void> cluster_manager::kill(node_id id) {
 
 caf::expected<void> cluster_manager::add_node(node_config nc) {
   auto& im = *impl_;
-  if (!im.launch_mode)
-    return fail("cannot add a node: this manager is attached to a cluster it did not start "
-                "(start raft-node yourself); besides, membership changes are not implemented "
-                "yet, so a new node cannot become a voter");
-  if (auto ok = im.require_launch("add a node"); !ok)
-    return ok;
   if (nc.id == no_node)
     return fail("node ids start at 1 (0 is not an id)");
+  auto id_text = std::to_string(nc.id);
   if (im.find(nc.id) != nullptr)
-    return fail("node " + std::to_string(nc.id) + " already exists");
-  // A removed voter is still a voter for the others, who know it only at
-  // its old address: adding it again restarts it there, as a voter.
-  bool voter = false;
-  if (auto i = im.removed_voters.find(nc.id); i != im.removed_voters.end()) {
-    if (nc.raft_port != 0
-        && (nc.raft_port != i->second.raft_port || nc.address != i->second.address))
-      return fail("node " + std::to_string(nc.id) + " is still a voter at "
-                  + i->second.endpoint()
-                  + ": the others know it only there (membership changes are not implemented "
-                    "yet); add it without an address to restart it there");
-    nc = i->second;
-    voter = true;
+    return fail("node " + id_text + " already exists");
+  auto in_config = [&](const reported_config& c) { return has_member(c.config, nc.id); };
+  if (!im.launch_mode) {
+    // Attach mode: the operator starts the process; we ask for admission.
+    if (nc.raft_port == 0)
+      return fail("cannot add node " + id_text + " to a cluster this manager did not start "
+                  "without its address: give the host:port the new node listens on (and "
+                  "start raft-node --raft.join=... there)");
+    if (std::any_of(im.nodes.begin(), im.nodes.end(),
+                    [](const managed_node& n) { return n.cfg.id == no_node; }))
+      im.status(milliseconds(1000)); // learn the ids first
+    kv_command cmd;
+    cmd.op = kv_op::add_member;
+    cmd.key = id_text;
+    cmd.value = nc.endpoint();
+    // A repeated add of the same member at the same address is answered
+    // `ok` again: no done() check needed.
+    auto r = im.change(cmd, nullptr);
+    if (r.status != reply_status::ok)
+      return fail("cannot add node " + id_text + " at " + nc.endpoint() + ": "
+                  + impl::reason(r));
+    im.nodes.push_back(managed_node{nc, {}});
+    return caf::unit;
   }
-  im.nodes.push_back(managed_node{nc, voter, {}});
+  if (auto ok = im.require_launch("add a node"); !ok)
+    return ok;
+  if (auto c = im.configuration(); c && in_config(*c))
+    return fail("node " + id_text + " is a member of the cluster already ("
+                + describe_config(c->config) + "): remove it first");
+  // A node joins empty. State left from an earlier incarnation (this id was
+  // removed, and a removed node is not replicated to any more) would make
+  // raft-node restart from it instead of joining.
+  {
+    std::error_code ec;
+    auto dir = im.node_dir(nc.id);
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec)) {
+      std::filesystem::remove_all(dir, ec);
+      if (ec)
+        return fail("cannot wipe " + dir + " (left by an earlier node " + id_text
+                    + "; a node must join empty): " + ec.message());
+      if (im.cfg.supervision.log)
+        im.cfg.supervision.log("node " + id_text + ": wiped " + dir
+                               + " (left by an earlier incarnation; a node joins empty)");
+    }
+  }
+  std::vector<std::string> join = im.member_addresses();
+  im.nodes.push_back(managed_node{nc, {}});
   auto& n = im.nodes.back();
   if (auto ok = im.assign_ports({&n}); !ok) {
     im.nodes.pop_back();
     return ok;
   }
+  // raft-node asks the cluster to add it and listens only once that is
+  // committed: "listening" means "admitted".
   auto deadline = steady_clock::now() + im.cfg.startup_timeout;
-  auto ok = im.launch(n, im.configs());
+  auto ok = im.launch(n, {}, join);
   if (ok)
     ok = im.wait_started({nc.id}, deadline);
+  if (ok && !im.wait_config(in_config, steady_clock::now() + im.cfg.change_timeout))
+    ok = fail("node " + id_text + " listens on " + n.cfg.endpoint()
+              + ", but the cluster does not report it as a member within "
+              + std::to_string(im.cfg.change_timeout.count()) + " ms");
   if (!ok) {
     im.supervisor->stop(nc.id, std::chrono::seconds(2));
-    im.nodes.pop_back();
+    std::erase_if(im.nodes, [&](const managed_node& m) { return m.cfg.id == nc.id; });
     return ok;
   }
-  auto info = im.supervisor->info(nc.id);
-  if (voter) {
-    im.removed_voters.erase(nc.id);
-    return caf::unit; // back where the others expect it, with its data
-  }
-  return fail("node " + std::to_string(nc.id) + " started on " + n.cfg.endpoint() + " (pid "
-              + std::to_string(info ? info->pid : -1)
-              + "), but it is NOT a voter: membership changes are not implemented yet, so "
-                "the other nodes neither replicate to it nor count it; its process stays "
-                "up under supervision until remove "
-              + std::to_string(nc.id));
+  return caf::unit;
+}
+
+bool cluster_manager::wait_for_voter(node_id id, milliseconds timeout) {
+  return impl_->wait_config(
+    [id](const reported_config& c) { return c.committed && has_voter(c.config, id); },
+    steady_clock::now() + timeout);
 }
 
 caf::expected<void> cluster_manager::remove_node(node_id id) {
   auto& im = *impl_;
-  if (!im.launch_mode)
-    return fail("cannot remove a node: this manager is attached to a cluster it did not "
-                "start; besides, membership changes are not implemented yet, so the others "
-                "would keep it as a voter");
-  if (auto ok = im.require_launch("remove a node"); !ok)
-    return ok;
-  auto* n = im.find(id);
-  if (n == nullptr)
-    return fail("no node " + std::to_string(id));
-  bool voter = n->voter;
-  if (voter)
-    im.removed_voters.emplace(id, n->cfg);
-  im.supervisor->stop(id, std::chrono::seconds(5));
+  if (im.launch_mode) {
+    if (auto ok = im.require_launch("remove a node"); !ok)
+      return ok;
+  } else if (std::any_of(im.nodes.begin(), im.nodes.end(),
+                         [](const managed_node& n) { return n.cfg.id == no_node; })) {
+    im.status(milliseconds(1000)); // learn the ids first
+  }
+  auto id_text = std::to_string(id);
+  auto current = im.configuration();
+  if (im.find(id) == nullptr && (!current || !has_member(current->config, id)))
+    return fail("no node " + id_text
+                + (current ? " (the cluster has " + describe_config(current->config) + ")"
+                           : std::string{}));
+  kv_command cmd;
+  cmd.op = kv_op::remove_member;
+  cmd.key = id_text;
+  auto gone = [&] {
+    auto c = im.configuration();
+    return c && c->committed && !has_member(c->config, id);
+  };
+  auto r = im.change(cmd, gone);
+  if (r.status != reply_status::ok)
+    return fail("cannot remove node " + id_text + ": " + impl::reason(r));
+  // Committed: the others no longer count it. Stop it for good.
+  if (im.supervisor)
+    im.supervisor->stop(id, std::chrono::seconds(5));
   std::erase_if(im.nodes, [id](const managed_node& m) { return m.cfg.id == id; });
-  if (!voter)
-    return caf::unit; // it never was a member: removing it is complete
-  std::size_t voters = 0;
-  for (auto& m : im.nodes)
-    voters += m.voter ? 1 : 0;
-  ++voters; // the removed one still counts for the others
-  return fail("node " + std::to_string(id) + " stopped, but it stays a voter: membership "
-              "changes are not implemented yet, so the others still count it (a majority is "
-              + std::to_string(voters / 2 + 1) + " of " + std::to_string(voters)
-              + "), and the cluster tolerates one failure fewer");
+  return caf::unit;
+}
+
+caf::expected<node_id> cluster_manager::transfer_leader(node_id id) {
+  auto& im = *impl_;
+  auto before = evaluate_health(im.status(milliseconds(1000)));
+  if (id != no_node && before.leader == id)
+    return id; // nothing to hand over
+  auto target_text = id == no_node ? std::string{"another voter"} : "node " + std::to_string(id);
+  auto moved = [&](const health_report& h) {
+    return h.leader != no_node && (id != no_node ? h.leader == id : h.leader != before.leader);
+  };
+  kv_command cmd;
+  cmd.op = kv_op::transfer_leader;
+  cmd.key = id == no_node ? std::string{} : std::to_string(id);
+  auto r = im.change(cmd, [&] { return moved(evaluate_health(im.status(milliseconds(1000)))); });
+  if (r.status != reply_status::ok)
+    return fail("cannot hand leadership to " + target_text + ": " + impl::reason(r));
+  // The reply comes when the target won its election; wait until a
+  // majority follows it too.
+  auto deadline = steady_clock::now() + im.cfg.change_timeout;
+  for (;;) {
+    auto round = steady_clock::now();
+    auto h = evaluate_health(im.status(milliseconds(1000)));
+    if (moved(h))
+      return h.leader;
+    auto next = round + milliseconds(20);
+    if (next >= deadline)
+      return fail("the cluster accepted the handover to " + target_text + ", but " + h.summary);
+    std::this_thread::sleep_until(next); // polling a live cluster
+  }
+}
+
+client_reply cluster_manager::snapshot(node_id id, milliseconds timeout) {
+  kv_command cmd;
+  cmd.op = kv_op::take_snapshot;
+  return send_to(id, std::move(cmd), timeout);
+}
+
+std::optional<reported_config> cluster_manager::configuration() {
+  return impl_->configuration();
 }
 
 client_reply cluster_manager::put(const std::string& key, const std::string& value) {
@@ -768,8 +952,8 @@ std::vector<std::string> cluster_manager::addresses() const {
 }
 
 bool cluster_manager::is_voter(node_id id) const {
-  auto* n = impl_->find(id);
-  return n != nullptr && n->voter;
+  auto c = impl_->configuration();
+  return c && has_voter(c->config, id);
 }
 
 std::optional<child_info> cluster_manager::process(node_id id) const {

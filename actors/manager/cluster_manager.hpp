@@ -3,7 +3,8 @@
 // cluster_manager: the operator's embedding API -- launch a cluster of
 // raft-node processes on this host and keep them alive, or attach to a
 // running cluster by address; then ask for status and health, cut and heal
-// partitions, kill nodes, and read and write keys.
+// partitions, kill nodes, change the membership, move leadership, take
+// snapshots, and read and write keys.
 //
 //   raft::cluster_manager m{raft::cluster_config::local(3)};
 //   if (auto ok = m.bootstrap(); !ok) { ... raft::describe(ok.error()) ... }
@@ -12,6 +13,11 @@
 //   m.kill(leader);                         // SIGKILL; supervision restarts it
 //   m.partition({{1}, {2, 3}});             // node 1 cut off from 2 and 3
 //   m.heal();
+//   m.add_node({4});                        // joins as a learner ...
+//   m.wait_for_voter(4, std::chrono::seconds(10)); // ... promoted once caught up
+//   m.remove_node(1);                       // leaves the configuration; stopped
+//   m.transfer_leader(2);                   // node 2 leads
+//   m.snapshot(2);                          // node 2 writes a snapshot now
 //   m.stop();                               // also done by the destructor
 //
 // Launch mode starts one raft-node child process per node, with its output
@@ -23,7 +29,18 @@
 // PR_SET_PDEATHSIG stops the nodes.
 //
 // Attach mode manages a cluster someone else started: it reads, writes,
-// asks for status and partitions, but starts, kills and stops nothing.
+// asks for status and partitions, changes the membership and moves
+// leadership, but starts, kills and stops no process. It follows the
+// membership: members the cluster reports are managed as they appear.
+//
+// Membership (thesis §4, one server at a time) goes through the log like
+// everything else: add_member / remove_member / transfer_leader commands
+// (messages/kv_messages.hpp) sent to any node and forwarded to the leader.
+// "Is X a voter" is always the cluster's answer (its reported
+// configuration), never a list kept here. A change is answered `ok` once
+// committed; while another change is pending, or a new leader has not
+// committed an entry of its term, the cluster answers `unavailable`, and
+// the manager asks again until cluster_config::change_timeout.
 //
 // The manager talks to each node's published gateway_actor through CAF's
 // middleman (its own actor system, with heartbeats on). Key-value commands
@@ -77,8 +94,15 @@ struct cluster_config {
   std::string raft_node_binary;
   /// raft-node's --raft.log-level (quiet, info, debug).
   std::string log_level = "info";
-  /// How long bootstrap() and add_node() wait for nodes to listen.
+  /// How long bootstrap() and add_node() wait for nodes to listen (a
+  /// joining node listens once the cluster has committed its admission).
   std::chrono::milliseconds startup_timeout{15'000};
+  /// How long add_node(), remove_node() and transfer_leader() keep asking
+  /// a busy cluster (another change pending, a new leader not ready yet).
+  std::chrono::milliseconds change_timeout{15'000};
+  /// More raft-node options for every launched node, e.g.
+  /// "--raft.snapshot-entries=100" or "--raft.cluster-id=blue".
+  std::vector<std::string> extra_args;
   /// Restart budget and backoff; `log` gets one line per start, death,
   /// restart and stop (from the supervisor's thread).
   supervision_options supervision;
@@ -97,7 +121,10 @@ public:
   explicit cluster_manager(cluster_config cfg);
 
   /// Attach mode: manage an already running cluster by addresses
-  /// ("host:port"). Node ids are learned from their status replies.
+  /// ("host:port"). Node ids are learned from their status replies, and
+  /// members the cluster's configuration names that were not given (nodes
+  /// that joined later, say) are managed too from the first status round
+  /// that reports them.
   static cluster_manager attach(std::vector<std::string> addresses, client_options opts = {});
 
   cluster_manager(cluster_manager&&) noexcept;
@@ -143,22 +170,59 @@ public:
   /// process is reaped; supervision then restarts it.
   caf::expected<void> kill(node_id id);
 
-  /// Launch mode: starts a raft-node for `n` (free port if 0) that knows
-  /// every current node, and waits until it listens. Membership changes are
-  /// not implemented yet, so it does NOT become a voter: the others neither
-  /// replicate to it nor count it. The process keeps running under
-  /// supervision, and the result is an error that says so. The exception:
-  /// a voter stopped by remove_node() is still a voter for the others, so
-  /// adding its id again restarts it at its old address, with its data, as
-  /// the voter it is (success).
+  /// Adds node `n` to the cluster's configuration, as a learner; the leader
+  /// promotes it to voter once it has caught up (wait_for_voter()).
+  ///
+  /// Launch mode: starts a raft-node for `n` (free port if 0) with
+  /// --raft.join=<every managed node's address>, under supervision, and
+  /// waits (startup_timeout) until it listens -- which it does only after
+  /// the cluster committed its admission -- and until the cluster reports it
+  /// as a member. A node joins with an EMPTY data directory: if
+  /// <data_dir>/node-<id>/ holds state from an earlier incarnation (an id
+  /// removed before and now added again), that directory is wiped first --
+  /// a removed node must rejoin empty, never with its old log. Fails (and
+  /// stops the process again) if the cluster refuses it (the id is a
+  /// member already, another cluster id), quoting the node's log.
+  ///
+  /// Attach mode: starts nothing. `n` must name the address the new node
+  /// listens on (raft_port != 0); the manager sends add_member to the
+  /// cluster and returns once it is committed, and manages that address
+  /// from then on. The operator runs `raft-node --raft.id=<id>
+  /// --raft.port=<port> --raft.join=<members> --raft.data-dir=<empty dir>`
+  /// on the new host, before or after: a join for a member already added at
+  /// the same address is answered with the configuration.
   caf::expected<void> add_node(node_config n);
 
-  /// Launch mode: stops node `id`'s process for good (no restart) and
-  /// forgets it. A node that was a voter stays one for the others until
-  /// membership changes land -- the result is then an error that says so
-  /// (the majority is still counted over the old voters). Removing a node
-  /// that add_node() started (never a voter) succeeds.
+  /// Waits until the cluster's leader reports `id` as a voter in a
+  /// committed configuration; false on timeout.
+  bool wait_for_voter(node_id id, std::chrono::milliseconds timeout);
+
+  /// Removes node `id` (voter or learner) from the cluster's configuration:
+  /// sends remove_member to the cluster (any node; it goes to the leader,
+  /// and a leader asked to remove itself hands leadership over first) and
+  /// waits until the change is committed, asking again while the cluster is
+  /// busy. The node may be dead: the others commit without it. Then launch
+  /// mode stops its process for good (no restart) and forgets it; attach
+  /// mode forgets its address (its process, no longer replicated to, stays
+  /// idle until the operator stops it). Its data directory is kept (a later
+  /// add_node of the same id wipes it). Refused if it is the last voter or
+  /// not a member.
   caf::expected<void> remove_node(node_id id);
+
+  /// Hands leadership to voter `id` (no_node: the most up-to-date other
+  /// voter) and waits until a majority follows the new leader (for a named
+  /// target: until it is `id`). Returns the new leader.
+  caf::expected<node_id> transfer_leader(node_id id = no_node);
+
+  /// Asks node `id` itself (not forwarded) to write a snapshot of its state
+  /// now and compact its log. The reply's message describes the snapshot
+  /// ("snapshot through index 42 (term 3, 10 keys, 512 bytes)").
+  client_reply snapshot(node_id id, std::chrono::milliseconds timeout
+                                    = std::chrono::milliseconds(10'000));
+
+  /// The configuration the cluster reports (one status round: the leader's
+  /// view, else the newest any node reports); nullopt if no node answered.
+  std::optional<reported_config> configuration();
 
   /// Key-value commands through the client library (any node; leader hints
   /// are followed; a write whose outcome cannot be known is `unknown`).
@@ -179,8 +243,8 @@ public:
   std::vector<node_config> nodes() const;
   /// The "host:port" of every node, in order.
   std::vector<std::string> addresses() const;
-  /// Whether node `id` is a voter as far as this manager knows (false for
-  /// nodes started by add_node).
+  /// Whether node `id` is a voter in the configuration the cluster reports
+  /// (one status round; a learner is not). False if no node answers.
   bool is_voter(node_id id) const;
   /// Launch mode: the process behind node `id` (pid, restarts, ...).
   std::optional<child_info> process(node_id id) const;

@@ -68,16 +68,22 @@ const std::vector<command_spec>& commands() {
                         "temporary directory removed by stop)", 1, 2, false},
     {"connect", "HOST:PORT[,HOST:PORT...]", "manage a running cluster by its nodes' addresses",
      1, 1, false},
-    {"status", "", "a table of every node: role, term, leader, indexes, peers", 0, 0, true},
+    {"status", "", "a table of every node (role, term, leader, indexes, peers), the "
+                   "configuration (voters, learners) and the health", 0, 0, true},
     {"leader", "", "the leader a majority follows, and the cluster's health", 0, 0, true},
     {"put", "KEY VALUE", "set KEY to VALUE (quote values with blanks)", 2, 2, true},
     {"get", "KEY", "read KEY (linearizable)", 1, 1, true},
     {"del", "KEY", "remove KEY", 1, 1, true},
     {"cas", "KEY EXPECTED VALUE", "set KEY to VALUE if it holds EXPECTED", 3, 3, true},
-    {"add", "ID [HOST:PORT]", "start a node (it cannot become a voter yet: no membership "
-                              "changes)", 1, 2, false},
-    {"remove", "ID", "stop a node for good (it stays a voter: no membership changes yet)", 1,
-     1, false},
+    {"add", "ID [HOST:PORT]", "add node ID: in a launched cluster start a raft-node that joins "
+                              "(at HOST:PORT if given); in a connected one ask the cluster to "
+                              "admit the node at HOST:PORT (required)", 1, 2, true},
+    {"remove", "ID", "remove node ID from the configuration (a leader hands over first); a "
+                     "launched node's process is then stopped", 1, 1, true},
+    {"transfer", "[ID]", "hand leadership to node ID (without ID: to the most up-to-date voter)",
+     0, 1, true},
+    {"snapshot", "ID", "node ID writes a snapshot of its state now and compacts its log", 1, 1,
+     true},
     {"partition", "GROUP GROUP...", "cut the cluster into groups of ids, e.g. partition 1,2 "
                                     "3,4,5 (unnamed nodes form one more group)", 1,
      std::numeric_limits<std::size_t>::max(), true},

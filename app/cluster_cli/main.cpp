@@ -4,6 +4,9 @@
 //   cluster-cli --connect 127.0.0.1:7001          interactive, attached to a running cluster
 //   cluster-cli --connect 127.0.0.1:7001,127.0.0.1:7002 status --json
 //   cluster-cli --connect 127.0.0.1:7001 put k v  one command, then exit (0 on success)
+//   cluster-cli --connect 127.0.0.1:7001 add 4 10.0.0.4:7001   admit a node (then start
+//                                                 raft-node --raft.join=... on 10.0.0.4)
+//   cluster-cli --connect 127.0.0.1:7001 remove 2 / transfer 3 / snapshot 1
 //
 // Interactive mode reads commands after a `cluster> ` prompt, with line
 // editing and history when stdin is a terminal, or one per line from a

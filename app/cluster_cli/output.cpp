@@ -46,6 +46,30 @@ std::string table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+/// "learner" for a node its own configuration lists as one, else its role.
+std::string role_text(const node_status& s) {
+  if (s.role == raft_role::follower
+      && std::find(s.learners.begin(), s.learners.end(), s.id) != s.learners.end())
+    return "learner";
+  return to_string(s.role);
+}
+
+/// In id order, like the text (a node lists its bootstrap configuration
+/// self first).
+std::string members_json(std::vector<member> ms) {
+  std::sort(ms.begin(), ms.end(), [](const member& a, const member& b) { return a.id < b.id; });
+  std::string out = "[";
+  for (const auto& m : ms)
+    out += (out.size() > 1 ? "," : "") + ("{\"id\":" + std::to_string(m.id)
+                                          + ",\"address\":" + json_string(m.address) + "}");
+  return out + "]";
+}
+
+std::string config_json(const membership& c) {
+  return "{\"voters\":" + members_json(c.voters) + ",\"learners\":" + members_json(c.learners)
+         + "}";
+}
+
 std::string leader_fields(const health_report& h) {
   return "\"leader\":" + (h.leader == no_node ? std::string{"null"} : std::to_string(h.leader))
          + ",\"term\":" + std::to_string(h.term) + ",\"health\":"
@@ -79,11 +103,11 @@ std::string json_string(const std::string& s) {
 
 std::string status_table(const std::vector<node_report>& reports, const health_report& health) {
   std::vector<std::vector<std::string>> rows{{"ID", "ADDRESS", "ROLE", "TERM", "LEADER",
-                                              "COMMIT", "APPLIED", "KEYS", "CONNECTED",
-                                              "LAST CONTACT (ms)"}};
+                                              "COMMIT", "APPLIED", "SNAPSHOT", "KEYS",
+                                              "CONNECTED", "LAST CONTACT (ms)"}};
   for (const auto& r : reports) {
     if (!r.reachable) {
-      rows.push_back({id_text(r.id), r.address, "DOWN", "-", "-", "-", "-", "-", "-",
+      rows.push_back({id_text(r.id), r.address, "DOWN", "-", "-", "-", "-", "-", "-", "-",
                       r.error.empty() ? "-" : r.error});
       continue;
     }
@@ -100,18 +124,30 @@ std::string status_table(const std::vector<node_report>& reports, const health_r
                  + (p.last_contact_ms < 0 ? std::string{"never"}
                                           : std::to_string(p.last_contact_ms));
     }
-    rows.push_back({id_text(s.id), r.address, to_string(s.role), std::to_string(s.term),
+    rows.push_back({id_text(s.id), r.address, role_text(s), std::to_string(s.term),
                     id_text(s.leader), std::to_string(s.commit_index),
-                    std::to_string(s.applied_index), std::to_string(s.keys),
+                    std::to_string(s.applied_index), std::to_string(s.snapshot_index),
+                    std::to_string(s.keys),
                     std::to_string(up) + "/" + std::to_string(s.peers.size())
                       + (connected.empty() ? "" : " (" + connected + ")"),
                     contact.empty() ? "-" : contact});
   }
-  return table(rows) + health.summary + "\n";
+  std::string config_line;
+  if (auto c = reported_configuration(reports))
+    config_line = "configuration: " + describe_config(c->config) + " (index "
+                  + std::to_string(c->config_index)
+                  + (c->committed ? "" : ", not committed yet") + ")\n";
+  return table(rows) + config_line + health.summary + "\n";
 }
 
 std::string status_json(const std::vector<node_report>& reports, const health_report& health) {
-  std::string out = "{" + leader_fields(health) + ",\"nodes\":[";
+  std::string out = "{" + leader_fields(health) + ",\"voters\":" + ids_json(health.voters)
+                    + ",\"learners\":" + ids_json(health.learners)
+                    + ",\"config_index\":" + std::to_string(health.config_index);
+  if (auto c = reported_configuration(reports))
+    out += ",\"config\":" + config_json(c->config)
+           + ",\"config_committed\":" + (c->committed ? "true" : "false");
+  out += ",\"nodes\":[";
   bool first = true;
   for (const auto& r : reports) {
     out += first ? "" : ",";
@@ -124,14 +160,18 @@ std::string status_json(const std::vector<node_report>& reports, const health_re
       continue;
     }
     const auto& s = r.status;
-    out += ",\"role\":" + json_string(to_string(s.role)) + ",\"term\":" + std::to_string(s.term)
+    out += ",\"role\":" + json_string(role_text(s)) + ",\"term\":" + std::to_string(s.term)
            + ",\"leader\":" + (s.leader == no_node ? std::string{"null"} : std::to_string(s.leader))
            + ",\"last_index\":" + std::to_string(s.last_index)
            + ",\"commit_index\":" + std::to_string(s.commit_index)
            + ",\"applied_index\":" + std::to_string(s.applied_index)
            + ",\"keys\":" + std::to_string(s.keys)
            + ",\"state_digest\":" + json_string(hex(s.state_digest))
-           + ",\"voters\":" + ids_json(s.voters) + ",\"peers\":[";
+           + ",\"snapshot_index\":" + std::to_string(s.snapshot_index)
+           + ",\"first_index\":" + std::to_string(s.first_index)
+           + ",\"voters\":" + ids_json(s.voters) + ",\"learners\":" + ids_json(s.learners)
+           + ",\"config_index\":" + std::to_string(s.config_index)
+           + ",\"config\":" + config_json(s.config) + ",\"peers\":[";
     bool pf = true;
     for (const auto& p : s.peers) {
       out += pf ? "" : ",";
@@ -184,6 +224,16 @@ std::string reply_json(const std::string& command, const std::string& key, const
 
 std::string result_json(const std::string& command, bool ok, const std::string& message) {
   std::string out = "{\"command\":" + json_string(command) + ",\"ok\":" + (ok ? "true" : "false");
+  if (!message.empty())
+    out += ",\"message\":" + json_string(message);
+  return out + "}";
+}
+
+std::string result_json(const std::string& command, bool ok, const std::string& message,
+                        const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out = "{\"command\":" + json_string(command) + ",\"ok\":" + (ok ? "true" : "false");
+  for (const auto& [name, value] : fields)
+    out += "," + json_string(name) + ":" + value;
   if (!message.empty())
     out += ",\"message\":" + json_string(message);
   return out + "}";

@@ -7,6 +7,7 @@
 #include "messages/kv_messages.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace raft::cli {
@@ -14,11 +15,16 @@ namespace raft::cli {
 /// A JSON string literal (quotes, backslashes and control characters escaped).
 std::string json_string(const std::string& s);
 
-/// The status table with one row per node and a health line below:
-/// ID ADDRESS ROLE TERM LEADER COMMIT APPLIED KEYS CONNECTED LAST-CONTACT.
+/// The status table with one row per node (ROLE "learner" for a learner),
+/// the configuration and the health line below:
+/// ID ADDRESS ROLE TERM LEADER COMMIT APPLIED SNAPSHOT KEYS CONNECTED LAST-CONTACT.
 std::string status_table(const std::vector<node_report>& reports, const health_report& health);
 
-/// {"health":..., "leader":..., "term":..., "summary":..., "nodes":[...]}.
+/// {"health":..., "leader":..., "term":..., "summary":..., "voters":[...],
+///  "learners":[...], "config_index":..., "config":{"voters":[{"id","address"}],
+///  "learners":[...]}, "config_committed":..., "nodes":[...]}; each node with
+/// its role ("learner" for a learner), indexes (snapshot_index, first_index,
+/// config_index), voters, learners and config as it sees them.
 std::string status_json(const std::vector<node_report>& reports, const health_report& health);
 
 /// {"leader":..., "term":..., "health":..., "summary":...}.
@@ -33,6 +39,11 @@ std::string reply_json(const std::string& command, const std::string& key, const
 
 /// {"command":..., "ok":true|false, "message":...} for commands without data.
 std::string result_json(const std::string& command, bool ok, const std::string& message);
+
+/// The same with more fields, each a name and a ready JSON value, between
+/// "ok" and "message".
+std::string result_json(const std::string& command, bool ok, const std::string& message,
+                        const std::vector<std::pair<std::string, std::string>>& fields);
 
 /// {"error":..., "usage":...}; usage omitted if empty.
 std::string error_json(const std::string& error, const std::string& usage);

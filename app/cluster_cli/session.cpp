@@ -38,7 +38,9 @@ std::string argument_error(const std::string& name, const std::vector<std::strin
            + "'";
   if (name == "connect" && !parse_addresses(w[1], error))
     return error;
-  if ((name == "add" || name == "remove" || name == "kill") && !parse_id(w[1]))
+  if ((name == "add" || name == "remove" || name == "kill" || name == "snapshot"
+       || (name == "transfer" && w.size() == 2))
+      && !parse_id(w[1]))
     return bad_id(w[1]);
   if (name == "add" && w.size() == 3) {
     auto addrs = parse_addresses(w[2], error);
@@ -158,6 +160,10 @@ int session::execute(const std::vector<std::string>& w) {
     return cmd_add(w);
   if (name == "remove")
     return cmd_remove(w);
+  if (name == "transfer")
+    return cmd_transfer(w);
+  if (name == "snapshot")
+    return cmd_snapshot(w);
   if (name == "partition")
     return cmd_partition(w);
   if (name == "heal")
@@ -298,7 +304,12 @@ int session::cmd_add(const std::vector<std::string>& w) {
     if (nc.address.size() > 2 && nc.address.front() == '[' && nc.address.back() == ']')
       nc.address = nc.address.substr(1, nc.address.size() - 2);
     nc.raft_port = static_cast<uint16_t>(std::stoul(w[2].substr(colon + 1)));
+  } else if (!manager_->launched()) {
+    return usage_error("add: a connected cluster needs the new node's HOST:PORT (this "
+                       "session starts no process: run raft-node --raft.join=... there)",
+                       usage(spec("add")));
   }
+  auto members = manager_->addresses();
   auto ok = manager_->add_node(nc);
   flush_events();
   if (!ok)
@@ -307,8 +318,37 @@ int session::cmd_add(const std::vector<std::string>& w) {
   for (const auto& n : manager_->nodes())
     if (n.id == *id)
       where = n.endpoint();
-  return success("add", "node " + std::to_string(*id) + " is back at " + where
-                          + " as the voter it stayed");
+  auto id_field = std::vector<std::pair<std::string, std::string>>{
+    {"node", std::to_string(*id)}, {"address", json_string(where)}};
+  if (!manager_->launched()) {
+    std::string join;
+    for (const auto& a : members)
+      join += (join.empty() ? "" : ",") + ("\"" + a + "\"");
+    auto text = "node " + std::to_string(*id) + " admitted at " + where
+                + " as a learner (promoted to voter once it has caught up); start it there "
+                  "with an empty data directory: raft-node --raft.id="
+                + std::to_string(*id) + " --raft.host=" + nc.address + " --raft.port="
+                + std::to_string(nc.raft_port) + " --raft.join='[" + join
+                + "]' --raft.data-dir=DIR";
+    if (opts_.json) {
+      id_field.emplace_back("voter", "false");
+      out_ << result_json("add", true, text, id_field) << std::endl;
+      return exit_ok;
+    }
+    return success("add", text);
+  }
+  // Launched: it joined as a learner; the leader promotes it once caught up.
+  bool voter = manager_->wait_for_voter(*id, 10s);
+  auto text = "node " + std::to_string(*id) + " joined at " + where
+              + (voter ? " and is a voter"
+                       : " as a learner (not promoted within 10 s; it may still be catching "
+                         "up -- see status)");
+  if (opts_.json) {
+    id_field.emplace_back("voter", voter ? "true" : "false");
+    out_ << result_json("add", true, text, id_field) << std::endl;
+    return exit_ok;
+  }
+  return success("add", text);
 }
 
 int session::cmd_remove(const std::vector<std::string>& w) {
@@ -316,11 +356,54 @@ int session::cmd_remove(const std::vector<std::string>& w) {
   if (!id)
     return usage_error("remove: '" + w[1] + "' is not a node id (1 or more)",
                        usage(spec("remove")));
+  bool launched = manager_->launched();
   auto ok = manager_->remove_node(*id);
   flush_events();
   if (!ok)
     return failure("remove", describe(ok.error()));
-  return success("remove", "node " + std::to_string(*id) + " removed");
+  return success("remove", "node " + std::to_string(*id) + " removed from the configuration"
+                             + (launched ? "; its process is stopped"
+                                         : "; it stays idle until you stop its process"));
+}
+
+int session::cmd_transfer(const std::vector<std::string>& w) {
+  node_id target = no_node;
+  if (w.size() == 2) {
+    auto id = parse_id(w[1]);
+    if (!id)
+      return usage_error("transfer: '" + w[1] + "' is not a node id (1 or more)",
+                         usage(spec("transfer")));
+    target = *id;
+  }
+  auto leader = manager_->transfer_leader(target);
+  if (!leader)
+    return failure("transfer", describe(leader.error()));
+  auto text = "node " + std::to_string(*leader) + " leads";
+  if (opts_.json) {
+    out_ << result_json("transfer", true, text, {{"leader", std::to_string(*leader)}})
+         << std::endl;
+    return exit_ok;
+  }
+  return success("transfer", text);
+}
+
+int session::cmd_snapshot(const std::vector<std::string>& w) {
+  auto id = parse_id(w[1]);
+  if (!id)
+    return usage_error("snapshot: '" + w[1] + "' is not a node id (1 or more)",
+                       usage(spec("snapshot")));
+  auto r = manager_->snapshot(*id);
+  bool ok = r.status == reply_status::ok;
+  auto text = ok ? "node " + std::to_string(*id) + ": " + (r.message.empty() ? "ok" : r.message)
+                 : "node " + std::to_string(*id) + ": " + reply_text("snapshot", r);
+  if (opts_.json) {
+    out_ << result_json("snapshot", ok, text,
+                        {{"node", std::to_string(*id)},
+                         {"status", json_string(to_string(r.status))}})
+         << std::endl;
+    return ok ? exit_ok : exit_failed;
+  }
+  return ok ? success("snapshot", text) : failure("snapshot", text);
 }
 
 int session::cmd_partition(const std::vector<std::string>& w) {

@@ -86,6 +86,8 @@ private:
   int cmd_kv(const std::vector<std::string>& w);
   int cmd_add(const std::vector<std::string>& w);
   int cmd_remove(const std::vector<std::string>& w);
+  int cmd_transfer(const std::vector<std::string>& w);
+  int cmd_snapshot(const std::vector<std::string>& w);
   int cmd_partition(const std::vector<std::string>& w);
   int cmd_heal();
   int cmd_kill(const std::vector<std::string>& w);

@@ -67,6 +67,111 @@ TEST_CASE("cli: arguments are checked before anything runs", "[cli]") {
   CHECK_FALSE(parse_addresses(":7001", error));
 }
 
+TEST_CASE("cli: the membership commands add, remove, transfer and snapshot check their "
+          "arguments",
+          "[cli]") {
+  for (const char* name : {"add", "remove", "transfer", "snapshot"}) {
+    INFO(name);
+    REQUIRE(find_command(name) != nullptr);
+    CHECK(find_command(name)->one_shot); // they work with --connect too
+  }
+  const auto& add = *find_command("add");
+  CHECK(check_arity(add, {"add", "4"}).empty());
+  CHECK(check_arity(add, {"add", "4", "127.0.0.1:7004"}).empty());
+  CHECK(check_arity(add, {"add"}) == "add takes 1 to 2 arguments, got 0");
+  CHECK(check_arity(add, {"add", "4", "a:1", "b:2"}) == "add takes 1 to 2 arguments, got 3");
+  const auto& transfer = *find_command("transfer");
+  CHECK(check_arity(transfer, {"transfer"}).empty());
+  CHECK(check_arity(transfer, {"transfer", "2"}).empty());
+  CHECK(check_arity(transfer, {"transfer", "2", "3"}) == "transfer takes 0 to 1 arguments, got 2");
+  CHECK(check_arity(*find_command("snapshot"), {"snapshot"})
+        == "snapshot takes 1 argument, got 0");
+  CHECK(check_arity(*find_command("remove"), {"remove"}) == "remove takes 1 argument, got 0");
+  CHECK(usage(transfer).rfind("usage: transfer [ID]", 0) == 0);
+  auto help = help_text();
+  CHECK(help.find("add ID [HOST:PORT]") != std::string::npos);
+  CHECK(help.find("remove ID") != std::string::npos);
+  CHECK(help.find("transfer [ID]") != std::string::npos);
+  CHECK(help.find("snapshot ID") != std::string::npos);
+  CHECK(help.find("no membership changes") == std::string::npos); // the old caveat is gone
+
+  // Malformed ids and addresses are usage errors before any cluster is needed.
+  std::ostringstream out;
+  std::ostringstream err;
+  session s(out, err, {});
+  CHECK(s.execute_line("add x") == exit_usage);
+  CHECK(err.str().find("add: 'x' is not a node id") != std::string::npos);
+  CHECK(s.execute_line("add 0") == exit_usage);
+  CHECK(s.execute_line("add 4 nohost") == exit_usage);
+  CHECK(err.str().find("'nohost' is not an address") != std::string::npos);
+  CHECK(s.execute_line("add 4 127.0.0.1:99999") == exit_usage);
+  CHECK(s.execute_line("add 4 127.0.0.1:1,127.0.0.1:2") == exit_usage);
+  CHECK(err.str().find("one address only") != std::string::npos);
+  CHECK(s.execute_line("remove") == exit_usage);
+  CHECK(s.execute_line("remove -2") == exit_usage);
+  CHECK(s.execute_line("transfer two") == exit_usage);
+  CHECK(err.str().find("transfer: 'two' is not a node id") != std::string::npos);
+  CHECK(s.execute_line("snapshot") == exit_usage);
+  CHECK(s.execute_line("snapshot 1 2") == exit_usage);
+  // Well-formed, but there is no cluster.
+  CHECK(s.execute_line("add 4") == exit_failed);
+  CHECK(s.execute_line("remove 4") == exit_failed);
+  CHECK(s.execute_line("transfer") == exit_failed);
+  CHECK(s.execute_line("snapshot 1") == exit_failed);
+  CHECK(err.str().find("no cluster") != std::string::npos);
+}
+
+TEST_CASE("cli: status shows learners as such, the configuration and snapshot indexes, in "
+          "the table and in JSON",
+          "[cli]") {
+  auto report = [](node_id id, raft_role role, node_id leader) {
+    node_report r;
+    r.id = id;
+    r.address = "127.0.0.1:700" + std::to_string(id);
+    r.reachable = true;
+    r.status.id = id;
+    r.status.role = role;
+    r.status.term = 4;
+    r.status.leader = leader;
+    r.status.voters = {1, 2, 3};
+    r.status.learners = {4};
+    for (node_id v : {1, 2, 3})
+      r.status.config.voters.push_back(member{v, "127.0.0.1:700" + std::to_string(v)});
+    r.status.config.learners.push_back(member{4, "127.0.0.1:7004"});
+    r.status.config_index = 12;
+    r.status.commit_index = 15;
+    r.status.snapshot_index = 10;
+    r.status.first_index = 11;
+    return r;
+  };
+  std::vector<node_report> reports{report(1, raft_role::leader, 1),
+                                   report(2, raft_role::follower, 1),
+                                   report(3, raft_role::follower, 1),
+                                   report(4, raft_role::follower, 1)};
+  auto h = evaluate_health(reports);
+  CHECK(h.health == cluster_health::healthy);
+  CHECK(h.voters == std::vector<node_id>{1, 2, 3});
+  CHECK(h.learners == std::vector<node_id>{4});
+  auto table = status_table(reports, h);
+  INFO(table);
+  CHECK(table.find("SNAPSHOT") != std::string::npos);
+  CHECK(table.find("learner") != std::string::npos);
+  CHECK(table.find("configuration: voters 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 "
+                   "learners 4=127.0.0.1:7004 (index 12)")
+        != std::string::npos);
+  auto json = status_json(reports, h);
+  INFO(json);
+  CHECK(json.find("\"voters\":[1,2,3],\"learners\":[4],\"config_index\":12") != std::string::npos);
+  CHECK(json.find("\"config\":{\"voters\":[{\"id\":1,\"address\":\"127.0.0.1:7001\"}")
+        != std::string::npos);
+  CHECK(json.find("\"config_committed\":true") != std::string::npos);
+  CHECK(json.find("\"id\":4,\"address\":\"127.0.0.1:7004\",\"reachable\":true,\"role\":\"learner\"")
+        != std::string::npos);
+  CHECK(json.find("\"snapshot_index\":10,\"first_index\":11") != std::string::npos);
+  CHECK(result_json("transfer", true, "node 2 leads", {{"leader", "2"}})
+        == R"({"command":"transfer","ok":true,"leader":2,"message":"node 2 leads"})");
+}
+
 TEST_CASE("cli: the line editor inserts, moves, deletes and walks the history", "[cli]") {
   line_editor e;
   CHECK(feed(e, "helo") == line_editor::event::none);

@@ -90,6 +90,52 @@ TEST_CASE("cluster-cli --connect runs one command against a running cluster: sta
   auto arity_json = run_cli({"--connect", addrs, "--json", "get"});
   CHECK(arity_json.exit_code == cli::exit_usage);
   CHECK(arity_json.out.rfind("{\"error\":", 0) == 0);
+  // Membership through one-shot commands (attach mode): a new node needs
+  // its address; the cluster admits it as a learner; remove takes it out.
+  auto status_cfg = run_cli({"--connect", addrs, "status", "--json"});
+  CHECK(status_cfg.out.find("\"voters\":[1,2,3],\"learners\":[]") != std::string::npos);
+  CHECK(status_cfg.out.find("\"config\":{\"voters\":[{\"id\":") != std::string::npos);
+  CHECK(status_cfg.out.find("\"snapshot_index\":") != std::string::npos);
+  auto add_no_address = run_cli({"--connect", addrs, "add", "5"});
+  CHECK(add_no_address.exit_code == cli::exit_usage);
+  CHECK(add_no_address.err.find("HOST:PORT") != std::string::npos);
+  auto add_bad_address = run_cli({"--connect", addrs, "add", "5", "nohost"});
+  CHECK(add_bad_address.exit_code == cli::exit_usage);
+  std::string port_error;
+  auto spare = pick_free_ports("127.0.0.1", 1, port_error);
+  REQUIRE(spare.size() == 1);
+  auto five = "127.0.0.1:" + std::to_string(spare[0]);
+  auto add5 = run_cli({"--connect", addrs, "--json", "add", "5", five});
+  INFO(add5.out << add5.err);
+  CHECK(add5.exit_code == cli::exit_ok);
+  CHECK(add5.out.find("\"ok\":true,\"node\":5") != std::string::npos);
+  CHECK(add5.out.find("--raft.join=") != std::string::npos);
+  auto with5 = run_cli({"--connect", addrs, "status"});
+  CHECK(with5.out.find("learners 5=" + five) != std::string::npos);
+  auto remove5 = run_cli({"--connect", addrs, "remove", "5"});
+  INFO(remove5.out << remove5.err);
+  CHECK(remove5.exit_code == cli::exit_ok);
+  CHECK(remove5.out.find("node 5 removed from the configuration") != std::string::npos);
+  auto remove_again = run_cli({"--connect", addrs, "remove", "5", "--json"});
+  CHECK(remove_again.exit_code == cli::exit_failed);
+  CHECK(remove_again.out.find("\"ok\":false") != std::string::npos);
+  // Leadership and snapshots.
+  auto to2 = run_cli({"--connect", addrs, "transfer", "2", "--json"});
+  INFO(to2.out << to2.err);
+  CHECK(to2.exit_code == cli::exit_ok);
+  CHECK(to2.out.find("\"leader\":2") != std::string::npos);
+  CHECK(m.health_details().leader == 2);
+  auto snap = run_cli({"--connect", addrs, "snapshot", "2"});
+  INFO(snap.out << snap.err);
+  CHECK(snap.exit_code == cli::exit_ok);
+  CHECK(snap.out.find("index") != std::string::npos);
+  auto snap_json = run_cli({"--connect", addrs, "--json", "snapshot", "3"});
+  CHECK(snap_json.out.find("\"status\":\"ok\"") != std::string::npos);
+  auto snap_nobody = run_cli({"--connect", addrs, "snapshot", "9"});
+  CHECK(snap_nobody.exit_code == cli::exit_failed);
+  CHECK(run_cli({"--connect", addrs, "transfer", "x"}).exit_code == cli::exit_usage);
+  CHECK(run_cli({"--connect", addrs, "snapshot"}).exit_code == cli::exit_usage);
+
   auto interactive_only = run_cli({"--connect", addrs, "kill", "1"});
   CHECK(interactive_only.exit_code == cli::exit_usage);
   auto no_connect = run_cli({"status"});
@@ -126,6 +172,12 @@ TEST_CASE("cluster-cli in interactive mode answers a script of bad input with er
     "partition 1,,2\n"
     "partition a,b\n"
     "add 4 nohost\n"
+    "add 4 127.0.0.1:0\n"
+    "remove\n"
+    "transfer 1 2\n"
+    "transfer zero\n"
+    "snapshot\n"
+    "snapshot 1\n"
     "connect nowhere\n"
     "status\n"
     "put \"unterminated\n"
@@ -147,7 +199,12 @@ TEST_CASE("cluster-cli in interactive mode answers a script of bad input with er
     "kill 2\n"
     "kill 9\n"
     "add 4\n"
+    "status\n"
+    "transfer 4\n"
+    "snapshot 4\n"
     "remove 4\n"
+    "remove 4\n"
+    "transfer\n"
     "remove 3\n"
     "add 3\n"
     "del a\n"
@@ -183,12 +240,24 @@ TEST_CASE("cluster-cli in interactive mode answers a script of bad input with er
   CHECK(r.out.find("healed") != std::string::npos);
   CHECK(r.out.find("killed with SIGKILL") != std::string::npos);
   CHECK(r.err.find("kill: no node 9") != std::string::npos);
-  CHECK(r.err.find("NOT a voter") != std::string::npos);
-  CHECK(r.out.find("node 4 removed") != std::string::npos);
-  CHECK(r.err.find("node 3 stopped, but it stays a voter") != std::string::npos);
-  CHECK(r.out.find("node 3 is back at 127.0.0.1:") != std::string::npos);
+  CHECK(r.err.find("'127.0.0.1:0' is not an address") != std::string::npos);
+  CHECK(r.err.find("remove takes 1 argument, got 0") != std::string::npos);
+  CHECK(r.err.find("transfer takes 0 to 1 arguments, got 2") != std::string::npos);
+  CHECK(r.err.find("'zero' is not a node id") != std::string::npos);
+  CHECK(r.err.find("snapshot takes 1 argument, got 0") != std::string::npos);
+  CHECK(r.out.find("node 4 joined at 127.0.0.1:") != std::string::npos);
+  CHECK(r.out.find(" and is a voter") != std::string::npos);
+  CHECK(r.out.find("configuration: voters 1=") != std::string::npos);
+  CHECK(r.out.find("node 4 leads") != std::string::npos);
+  CHECK(r.out.find("node 4: snapshot through index") != std::string::npos);
+  CHECK(r.out.find("node 4 removed from the configuration; its process is stopped")
+        != std::string::npos);
+  CHECK(r.err.find("remove: no node 4") != std::string::npos);
+  CHECK(count(r.out, " leads\n") == 2);
+  CHECK(r.out.find("node 3 removed from the configuration") != std::string::npos);
+  CHECK(r.out.find("node 3 joined at 127.0.0.1:") != std::string::npos);
   CHECK(r.out.find("(not found)") != std::string::npos);
-  CHECK(r.out.find("stopped 3 node(s)") != std::string::npos);
+  CHECK(r.out.find("stopped 3 node(s)") != std::string::npos); // 1, 2 and the new 3
   CHECK(r.out.find("[supervisor] node 2") != std::string::npos);
 }
 

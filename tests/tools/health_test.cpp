@@ -122,3 +122,46 @@ TEST_CASE("converged: healthy and every node at the same commit, applied index a
   CHECK_FALSE(converged(one_down));
   CHECK_FALSE(converged({}));
 }
+
+TEST_CASE("health: learners are reported but never counted in the majority", "[health]") {
+  auto learner = [](node_id id, node_id leader) {
+    auto r = up(id, raft_role::follower, 5, leader);
+    r.status.learners = {4, 5};
+    return r;
+  };
+  auto lead = up(1, raft_role::leader, 5, 1);
+  lead.status.learners = {4, 5};
+  lead.status.config_index = 9;
+  // Two voters of three follow: a majority, whatever the learners do.
+  auto h = evaluate_health({lead, learner(2, 1), down(3), learner(4, 1), learner(5, 1)});
+  CHECK(h.leader == 1);
+  CHECK(h.voters == std::vector<node_id>{1, 2, 3});
+  CHECK(h.learners == std::vector<node_id>{4, 5});
+  CHECK(h.config_index == 9);
+  CHECK(h.following == std::vector<node_id>{1, 2});
+  CHECK(h.health == cluster_health::degraded);
+  CHECK(h.summary.find("2 of 3 voters") != std::string::npos);
+  // One voter of three and two learners follow: no majority.
+  auto lonely = evaluate_health({lead, down(2), down(3), learner(4, 1), learner(5, 1)});
+  CHECK(lonely.health == cluster_health::unhealthy);
+  CHECK(lonely.leader == no_node);
+}
+
+TEST_CASE("health: without a leader the voters are the newest configuration any node reports",
+          "[health]") {
+  auto old_view = up(1, raft_role::candidate, 7, 0, {1, 2, 3});
+  old_view.status.config_index = 3;
+  auto new_view = up(2, raft_role::follower, 7, 0, {2, 3, 4});
+  new_view.status.config_index = 8;
+  auto h = evaluate_health({old_view, new_view, down(3)});
+  CHECK(h.health == cluster_health::unhealthy);
+  CHECK(h.voters == std::vector<node_id>{2, 3, 4});
+  CHECK(h.config_index == 8);
+  auto c = reported_configuration({old_view, new_view, down(3)});
+  REQUIRE(c);
+  CHECK(c->from == 2);
+  CHECK(c->config_index == 8);
+  CHECK(has_voter(c->config, 4)); // from status.voters when config has no addresses
+  CHECK_FALSE(has_voter(c->config, 1));
+  CHECK_FALSE(reported_configuration({down(1)}));
+}
