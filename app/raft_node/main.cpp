@@ -30,6 +30,7 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -157,6 +158,8 @@ process_options make_process_options(const node_plan& plan, give_up_record& reco
       o.node.raft.voters.push_back(p.id);
       o.node.raft.addresses[p.id] = p.address();
     }
+    // The same bootstrap configuration on every node, in the same order.
+    std::sort(o.node.raft.voters.begin(), o.node.raft.voters.end());
     o.peers = plan.peers;
   }
   // (A joined node restarting from its data takes its configuration from
@@ -164,6 +167,12 @@ process_options make_process_options(const node_plan& plan, give_up_record& reco
   o.node.cluster_id = plan.cluster_id;
   o.node.snapshot_entries = plan.snapshot_entries;
   o.node.snapshot_log_bytes = plan.snapshot_log_bytes;
+  // Keep up to 1,000 entries behind a snapshot for followers a little
+  // behind, but never half the snapshot interval or more (small intervals,
+  // as in tests, must still compact).
+  if (plan.snapshot_entries > 0)
+    o.node.compaction_margin = std::min<uint64_t>(o.node.compaction_margin,
+                                                  plan.snapshot_entries / 2);
   o.node.raft.election_ticks = plan.election_ticks;
   o.node.raft.election_ticks_max = plan.election_ticks_max;
   o.node.raft.heartbeat_ticks = plan.heartbeat_ticks;

@@ -6,6 +6,7 @@
 #include <caf/io/middleman.hpp>
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -265,6 +266,8 @@ std::string test_cluster::stdout_path(node_id id) const {
 std::vector<std::string> test_cluster::args(node_id id) const {
   std::string peers = "[";
   for (const auto& [pid, port] : ports_) {
+    if (joined_.contains(pid))
+      continue; // not one of the bootstrap members
     if (peers.size() > 1)
       peers += ",";
     peers += "\"" + std::to_string(pid) + "=127.0.0.1:" + std::to_string(port) + "\"";
@@ -273,8 +276,16 @@ std::vector<std::string> test_cluster::args(node_id id) const {
   std::vector<std::string> a{raft_node_binary(),
                              "--raft.id=" + std::to_string(id),
                              "--raft.port=" + std::to_string(ports_.at(id)),
-                             "--raft.data-dir=" + data_dir(id),
-                             "--raft.peers=" + peers};
+                             "--raft.data-dir=" + data_dir(id)};
+  if (auto j = joined_.find(id); j != joined_.end()) {
+    std::string seeds = "[";
+    for (auto via : j->second)
+      seeds += (seeds.size() > 1 ? ",\"127.0.0.1:" : "\"127.0.0.1:")
+               + std::to_string(ports_.at(via)) + "\"";
+    a.push_back("--raft.join=" + seeds + "]");
+  } else {
+    a.push_back("--raft.peers=" + peers);
+  }
   a.insert(a.end(), extra_args.begin(), extra_args.end());
   return a;
 }
@@ -290,6 +301,24 @@ bool test_cluster::start(node_id id, ms limit) {
   bool ok = wait_until(
     [&] { return read_file(out).find(line) != std::string::npos || !proc.running(); }, limit);
   return ok && proc.running();
+}
+
+bool test_cluster::join(node_id id, const std::vector<node_id>& via, ms limit) {
+  if (!ports_.contains(id)) {
+    uint16_t port = 0;
+    do {
+      port = free_ports(1).front();
+    } while (std::any_of(ports_.begin(), ports_.end(),
+                         [port](const auto& p) { return p.second == port; }));
+    ports_.emplace(id, port);
+  }
+  joined_[id] = via;
+  return start(id, limit);
+}
+
+void test_cluster::wipe(node_id id) {
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir(id), ec);
 }
 
 bool test_cluster::start_all(ms limit) {

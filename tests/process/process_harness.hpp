@@ -129,6 +129,16 @@ public:
 
   /// Starts (or restarts) node `id`; true once it printed its listening line.
   bool start(node_id id, ms limit = 10s);
+  /// Starts node `id` (a new id gets a free port) with --raft.join at the
+  /// nodes `via` instead of a peer list, like an operator adding a host:
+  /// true once it printed its listening line (raft-node prints it only
+  /// after the cluster admitted it). Later start()s of `id` use the same
+  /// arguments.
+  bool join(node_id id, const std::vector<node_id>& via, ms limit = 20s);
+  /// Removes node `id`'s data directory (stop it first).
+  void wipe(node_id id);
+  /// The stdout of node `id`'s latest run.
+  std::string output(node_id id) const { return read_file(stdout_path(id)); }
   bool start_all(ms limit = 10s);
   /// kill -9.
   void kill9(node_id id);
@@ -153,18 +163,23 @@ public:
   /// and both hold the same state digest.
   bool wait_caught_up(node_id id, node_id leader, ms limit = 10s);
 
+  /// Sends `cmd` through `via` until the answer is definite (not
+  /// not_leader, unavailable or unknown) or `limit` passed; the last answer.
+  std::optional<client_reply> until_definite(node_id via, const kv_command& cmd, ms limit);
+
   /// Extra arguments for every start (e.g. a config file).
   std::vector<std::string> extra_args;
 
 private:
   std::vector<std::string> args(node_id id) const;
-  std::optional<client_reply> until_definite(node_id via, const kv_command& cmd, ms limit);
 
   test_client& client_;
   temp_dir dir_;
   std::map<node_id, uint16_t> ports_;
   std::map<node_id, std::unique_ptr<child_process>> procs_;
   std::map<node_id, int> starts_;
+  /// Nodes started with --raft.join, and at whom.
+  std::map<node_id, std::vector<node_id>> joined_;
 };
 
 } // namespace raft::process_test
