@@ -10,7 +10,11 @@
 //      elects a leader and goes on
 //   5. heal: the minority catches up; its unacknowledged write is gone
 //   6. a crashed follower, restarted by the supervision, catches up
-//   7. every node holds the same state (applied index and state digest)
+//   7. membership: a 6th node joins (raft-node --join) as a learner, is
+//      sent a snapshot (the logs are compacted every 50 entries), promoted
+//      to voter; then the leader is removed -- it hands leadership over
+//      first -- and the cluster goes on with the other five
+//   8. every node holds the same state (applied index and state digest)
 //
 // It uses raft::cluster_manager (actors/manager/) like any operator tool.
 // Exit code 0 only if every check held. Timings are wall clock on this
@@ -136,6 +140,9 @@ void print_nodes(cluster_manager& m) {
 
 int run(checks& check) {
   auto cfg = cluster_config::local(5);
+  // Small snapshot intervals, so that the node joining in step 7 is sent a
+  // snapshot rather than the whole log.
+  cfg.extra_args = {"--raft.snapshot-entries=50"};
   cfg.supervision.log = [](const std::string& line) { say("   [supervisor] " + line); };
   cluster_manager m{cfg};
 
@@ -258,8 +265,36 @@ int run(checks& check) {
   say("   caught up " + std::to_string(ms_since(t0)) + " ms after the crash");
   check(caught_up, "the restarted node catches up");
 
-  // -- 7. final check --------------------------------------------------------
-  say("== 7. final state of every node");
+  // -- 7. membership -----------------------------------------------------------
+  say("== 7. membership: node 6 joins, then the leader leaves");
+  t0 = steady_clock::now();
+  auto added = m.add_node(node_config{6, "127.0.0.1", 0});
+  if (!added)
+    say("   add_node failed: " + describe(added.error()));
+  check(static_cast<bool>(added), "node 6 is admitted (raft-node --join)");
+  bool promoted = m.wait_for_voter(6, 10s);
+  say("   node 6 admitted as a learner and promoted to voter " + std::to_string(ms_since(t0))
+      + " ms after it was started");
+  check(promoted, "node 6 is promoted to voter once caught up");
+  for (const auto& n : m.status())
+    if (n.id == 6 && n.reachable)
+      say("   node 6 holds " + std::to_string(n.status.keys) + " keys; log from index "
+          + std::to_string(n.status.first_index) + ", snapshot through "
+          + std::to_string(n.status.snapshot_index));
+  leader = m.wait_for_leader(5s);
+  t0 = steady_clock::now();
+  auto removed = m.remove_node(leader);
+  if (!removed)
+    say("   remove_node failed: " + describe(removed.error()));
+  check(static_cast<bool>(removed), "the leader is removed from the cluster");
+  auto after = m.wait_for_leader(10s);
+  say("   node " + std::to_string(leader) + " handed leadership to node " + std::to_string(after)
+      + " and was removed " + std::to_string(ms_since(t0)) + " ms after the request");
+  check(after != no_node && after != leader, "another node leads after the removal");
+  check(m.put("after-removal", "yes").status == reply_status::ok, "writes go on with five voters");
+
+  // -- 8. final check --------------------------------------------------------
+  say("== 8. final state of every node");
   bool same = wait_until([&] { return converged(m); }, 5s);
   print_nodes(m);
   check(same, "every node holds the same state (applied index and state digest)");

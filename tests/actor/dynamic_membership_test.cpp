@@ -228,3 +228,24 @@ TEST_CASE("a state of 100,000 keys reaches a follower that was down while the lo
   // And the cluster still takes writes with all four.
   REQUIRE(c.to_leader(kv_command{kv_op::put, "after", "join", {}}).status == reply_status::ok);
 }
+
+TEST_CASE("a membership change that cannot commit (no quorum) is reported, not left "
+          "pending; one change at a time") {
+  actor_cluster c(3, 11);
+  auto leader = c.wait_for_leader();
+  REQUIRE(leader != no_node);
+  REQUIRE(c.to_leader(kv_command{kv_op::put, "k", "v", {}}).status == reply_status::ok);
+  for (auto id : c.ids())
+    if (id != leader)
+      c.kill(id);
+  // The leader appends the change but can never commit it: the client hears
+  // that the outcome is unknown once the node's client timeout has passed.
+  auto slot = c.send(leader, kv_command{kv_op::add_member, "4", "", {}}, ms(10'000));
+  // While it is pending, a second change is refused at once.
+  auto second = c.request(leader, kv_command{kv_op::remove_member, "3", {}, {}});
+  CHECK(second.status == reply_status::unavailable);
+  CHECK(second.message.find("has not committed yet") != std::string::npos);
+  REQUIRE(c.run_until([&] { return slot->has_value(); }, ms(10'000)));
+  CHECK((*slot)->status == reply_status::unknown);
+  CHECK_FALSE((*slot)->message.empty());
+}
