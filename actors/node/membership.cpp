@@ -152,18 +152,24 @@ std::optional<membership> decode_membership(const std::string& bytes) {
 }
 
 std::string to_string(const membership& m) {
+  // Appends piece by piece: g++ 12 at -O3 flags `"," + std::to_string(...)`
+  // with a false -Wrestrict.
   std::string out;
-  for (const auto& x : m.voters)
-    out += (out.empty() ? "" : ",") + std::to_string(x.id);
-  if (!m.learners.empty()) {
-    out += " learners ";
+  auto list = [&out](const std::vector<member>& ms) {
     bool first = true;
-    for (const auto& x : m.learners) {
-      out += (first ? "" : ",") + std::to_string(x.id);
+    for (const auto& x : ms) {
+      if (!first)
+        out.push_back(',');
+      out.append(std::to_string(x.id));
       first = false;
     }
+  };
+  list(m.voters);
+  if (!m.learners.empty()) {
+    out.append(" learners ");
+    list(m.learners);
   }
-  return out.empty() ? "(none)" : out;
+  return out.empty() ? std::string{"(none)"} : out;
 }
 
 } // namespace raft

@@ -46,6 +46,8 @@ struct outgoing_snapshot {
   index_t index = 0;
   term_t term = 0;
   uint64_t generation = 0; // tells replies to an abandoned transfer apart
+  /// The offset the follower last said it expects next.
+  uint64_t acked = 0;
 };
 
 /// A command waiting for the node itself, not for a log entry.
@@ -416,7 +418,16 @@ void start_transfer(node_pointer self, node_id peer) {
     return;
   }
   const auto& newest = st.snapshot_files.back();
-  st.transfers[peer] = outgoing_snapshot{newest.index, newest.term, ++st.transfer_generation};
+  if (auto i = st.transfers.find(peer); i != st.transfers.end() && i->second.index == newest.index) {
+    // The core gave up waiting (a lost chunk, or a slow first read of a
+    // large file): resume where the follower last acknowledged, rather than
+    // make it throw away what it already has.
+    log_line(self, "resuming the snapshot transfer to " + std::to_string(peer) + " at byte "
+                     + std::to_string(i->second.acked));
+    send_chunk(self, peer, i->second.acked);
+    return;
+  }
+  st.transfers[peer] = outgoing_snapshot{newest.index, newest.term, ++st.transfer_generation, 0};
   log_line(self, "sending " + describe(newest) + " to " + std::to_string(peer));
   send_chunk(self, peer, 0);
 }
@@ -434,6 +445,7 @@ void on_snapshot_reply(node_pointer self, const install_snapshot_reply& m) {
     return; // the core takes it from here
   }
   // Acknowledged up to next_offset (or out of order: resend from there).
+  i->second.acked = m.next_offset;
   send_chunk(self, m.follower_id, m.next_offset);
 }
 
