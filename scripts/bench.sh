@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# The benchmarks of issue #3: builds raft-bench (RelWithDebInfo, through
-# scripts/build.sh), runs the write and failover benchmarks with the issue's
-# parameters and writes docs/benchmarks.md (figures, machine, commands).
+# The benchmarks of issues #3 and #4: builds raft-bench (RelWithDebInfo,
+# through scripts/build.sh), runs the write, failover and join benchmarks
+# with the issues' parameters and writes docs/benchmarks.md (figures,
+# machine, commands).
 #
-# Usage: scripts/bench.sh [--quick]
-#   --quick          3 s levels and 10 trials, to try the script (not for figures;
-#                    the report then goes to BUILD_DIR/benchmarks-quick.md)
+# Usage: scripts/bench.sh [--quick] [--only NAME[,NAME...]]
+#   --quick          3 s levels, 10 trials, 100,000 keys and 10 s windows for
+#                    join, to try the script (not for figures; the report then
+#                    goes to BUILD_DIR/benchmarks-quick.md)
+#   --only NAMES     run only these of writes, failover, join, and replace
+#                    their sections in the existing report (the rest of it,
+#                    the machine table included, is kept; the replaced
+#                    sections say so). Without a report, one is written.
 # Environment:
 #   BUILD_DIR        build directory (default: build-bench; tests are not built)
 #   BENCH_DATA_DIR   parent of the nodes' data directories (default: $TMPDIR or
 #                    /tmp). fsync matters: put it on the disk you mean to measure.
 #   BENCH_OUT        the report (default: docs/benchmarks.md)
 #   SKIP_BUILD=1     use the raft-bench already in BUILD_DIR
+#   BENCH_KEEP_DATA=1  keep the nodes' data directories and logs (--keep-data)
 #
-# Takes about 5-6 minutes on a 2-core machine, plus the build. Exit code 0 if
-# both runs were clean (no non-ok reply, every trial recovered).
+# Takes about 5-6 minutes for writes and failover on a 2-core machine, and
+# about 6-10 more for join (1,000,000 keys), plus the build. Exit code 0 if
+# every run was clean (no non-ok reply, every trial recovered, the joining
+# node became a caught-up voter).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-bench}"
@@ -23,14 +32,31 @@ data_parent="${BENCH_DATA_DIR:-${TMPDIR:-/tmp}}"
 duration=10s
 warmup=2s
 trials=100
+keys=1000000
+window=60s
 quick=""
-for arg in "$@"; do
-  case "$arg" in
-    --quick) duration=3s; warmup=1s; trials=10; quick=" --quick" ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) duration=3s; warmup=1s; trials=10; keys=100000; window=10s; quick=" --quick" ;;
+    --only) [ $# -ge 2 ] || { echo "bench.sh: --only needs a list (writes,failover,join)" >&2; exit 2; }
+            only="$2"; shift ;;
+    --only=*) only="${1#--only=}" ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
+  shift
 done
+runs=(writes failover join)
+if [ -n "$only" ]; then
+  IFS=',' read -r -a runs <<< "$only"
+  for r in "${runs[@]}"; do
+    case "$r" in
+      writes|failover|join) ;;
+      *) echo "bench.sh: unknown benchmark '$r' in --only (writes, failover, join)" >&2; exit 2 ;;
+    esac
+  done
+fi
 if [ -n "$quick" ]; then
   out="${BENCH_OUT:-$build/benchmarks-quick.md}"
 else
@@ -45,8 +71,8 @@ bench="$build/app/raft-bench"
 [ -x "$bench" ] || { echo "bench.sh: $bench not found (build first)" >&2; exit 1; }
 mkdir -p "$data_parent" "$(dirname "$out")"
 
-sections="$(mktemp)"
-trap 'rm -f "$sections"' EXIT
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
 # -- the machine ---------------------------------------------------------------
 cpus="$(nproc)"
@@ -61,27 +87,79 @@ commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then
   commit="$commit (with uncommitted changes)"
 fi
+export BENCH_COMMIT="$commit"   # raft-bench join names it in its section
+keys_text="$(echo "$keys" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')"
 
 # -- the runs --------------------------------------------------------------------
+# Each run appends its section to $work/<name>.md; a run that was not clean
+# says so at the end of its own section.
 rc=0
-writes=("$bench" writes --nodes 3 --clients 1,8,32,128 --value-size 256
-        --duration "$duration" --warmup "$warmup" --data-dir "$data_parent")
-failover=("$bench" failover --nodes 5 --trials "$trials" --data-dir "$data_parent")
-
-echo "== ${writes[*]}"
-"${writes[@]}" --out "$sections" || rc=1
-echo "== ${failover[*]}"
-"${failover[@]}" --out "$sections" || rc=1
+for r in "${runs[@]}"; do
+  case "$r" in
+    writes) cmd=("$bench" writes --nodes 3 --clients 1,8,32,128 --value-size 256
+                 --duration "$duration" --warmup "$warmup" --data-dir "$data_parent") ;;
+    failover) cmd=("$bench" failover --nodes 5 --trials "$trials" --data-dir "$data_parent") ;;
+    join) cmd=("$bench" join --keys "$keys" --value-size 256 --clients 32 --window "$window"
+               --data-dir "$data_parent") ;;
+  esac
+  [ -z "${BENCH_KEEP_DATA:-}" ] || cmd+=(--keep-data)
+  echo "== ${cmd[*]}"
+  if ! "${cmd[@]}" --out "$work/$r.md"; then
+    rc=1
+    {
+      echo "**This run was not clean (non-ok replies, a failed trial, a node that did not"
+      echo "join, or a run that stopped early): see the section above and the run's output.**"
+      echo
+    } >> "$work/$r.md"
+  fi
+  [ -s "$work/$r.md" ] || printf '## %s\n\n**The run produced no section (it could not run).**\n\n' "$r" > "$work/$r.md"
+done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The heading each benchmark's section starts with (raft-bench writes it).
+heading_of() {
+  case "$1" in
+    writes) echo "## Writes:" ;;
+    failover) echo "## Failover:" ;;
+    join) echo "## Join:" ;;
+  esac
+}
+
+# -- only some runs: replace their sections in the existing report ----------------
+if [ -n "$only" ] && [ -f "$out" ]; then
+  for r in "${runs[@]}"; do
+    {
+      echo "_This section was rerun alone by \`scripts/bench.sh$quick --only $only\` on $started"
+      echo "(commit $commit; raft-bench and raft-node from $build, $(grep -m1 '^CMAKE_BUILD_TYPE' "$build/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || true) build;"
+      echo "load average $load_start at the start, $load_end at the end); the"
+      echo "machine table at the top is of the last full run._"
+      echo
+    } >> "$work/$r.md"
+    # From the section's heading to the next "## " heading (or the end) is
+    # replaced; a report without the section gets it at the end.
+    awk -v head="$(heading_of "$r")" -v file="$work/$r.md" '
+      function emit(  line) { while ((getline line < file) > 0) print line; close(file); done = 1 }
+      index($0, head) == 1 { emit(); skipping = 1; next }
+      skipping && /^## / { skipping = 0 }
+      !skipping { print; last = $0 }
+      END { if (!done) { if (last != "") print ""; emit() } }
+    ' "$out" > "$work/report.md"
+    cp "$work/report.md" "$out"
+  done
+  echo "== replaced the section(s) of ${runs[*]} in $out"
+  exit "$rc"
+fi
 
 # -- the report ------------------------------------------------------------------
 {
   cat <<EOF
 # Benchmarks
 
-Measured by \`scripts/bench.sh$quick\` (issue #3): write throughput and latency
-of a 3-node cluster, and failover time after \`kill -9\` of the leader of a
-5-node cluster. Every node is a real \`raft-node\` process on 127.0.0.1,
+Measured by \`scripts/bench.sh$quick\` (issues #3 and #4): write throughput and
+latency of a 3-node cluster; failover time after \`kill -9\` of the leader of a
+5-node cluster; and a 4th node joining a 3-node cluster that holds
+$keys_text keys (snapshot size and time, time to join and catch up, and the
+write throughput meanwhile). Every node is a real \`raft-node\` process on 127.0.0.1,
 launched and supervised by the cluster manager; every acknowledged write was
 fsynced by a majority. This file is generated: rerun the script rather than
 editing the figures.
@@ -110,16 +188,18 @@ EOF
 | data directory | \`$data_parent\`: $fs |
 | date | $started |
 | commit | $commit |
-| command | \`scripts/bench.sh$quick\` (the raft-bench command of each run is in its section) |
+| command | \`scripts/bench.sh$quick${only:+ --only $only}\` (the raft-bench command of each run is in its section) |
 | load average (1/5/15 min) | $load_start at the start, $load_end at the end |
 
 ## How to reproduce
 
 \`\`\`sh
-scripts/bench.sh                      # build (build-bench/), run both, rewrite docs/benchmarks.md
+scripts/bench.sh                      # build (build-bench/), run all three, rewrite docs/benchmarks.md
+scripts/bench.sh --only join          # rerun one and replace its section only
 BENCH_DATA_DIR=/var/tmp scripts/bench.sh    # the nodes' data on another disk
 build-bench/app/raft-bench writes --clients 32 --duration 30s   # one run by hand
 build-bench/app/raft-bench failover --trials 20 --keep-data     # keeps the nodes' logs
+build-bench/app/raft-bench join --keys 100000 --window 10s      # a quick join run
 build-bench/app/raft-bench --help
 \`\`\`
 
@@ -152,14 +232,18 @@ build-bench/app/raft-bench --help
   are noisy; compare runs from a quiet machine only.
 - The etcd 3.4 figure in the comparison is the reference figure from the
   project's brief for this machine; it was not measured by this script.
+- The join benchmark's windows run one after the other on one cluster whose
+  state grows (and which writes automatic snapshots as it goes: see each
+  window's snapshot line); the window "during the join" also holds the
+  change from 3 to 4 voters (a majority of 3 instead of 2), which the third
+  window measures alone. Join times are from the start of the new process
+  and late by up to one status round, except those taken from the nodes'
+  own log time stamps.
 
 EOF
-  cat "$sections"
-  if [ "$rc" -ne 0 ]; then
-    echo "**At least one run was not clean (non-ok replies, a failed trial, or a run that"
-    echo "stopped early): see the sections above and the run's output.**"
-    echo
-  fi
+  for r in "${runs[@]}"; do
+    cat "$work/$r.md"
+  done
 } > "$out"
 
 echo "== wrote $out"

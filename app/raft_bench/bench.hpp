@@ -1,6 +1,6 @@
 #pragma once
 
-// raft-bench's two benchmarks (writes.cpp, failover.cpp) and what they share:
+// raft-bench's benchmarks (writes.cpp, failover.cpp, join.cpp) and what they share:
 // the cluster they launch and the actor system their clients run in.
 
 #include "app/raft_bench/common.hpp"
@@ -29,6 +29,8 @@ struct cluster_settings {
   bool keep_data = false;
   /// Threads of the benchmark's own actor system (the clients).
   std::size_t client_threads = 2;
+  /// More raft-node options for every node (e.g. "--raft.snapshot-entries=N").
+  std::vector<std::string> extra_args;
 };
 
 struct writes_options {
@@ -59,6 +61,29 @@ struct failover_options {
   milliseconds settle{500};
 };
 
+struct join_options {
+  cluster_settings cluster;
+  /// Keys written before the join (each once), and their values' size.
+  std::size_t keys = 1'000'000;
+  std::size_t value_size = 256;
+  /// The fill: this many kv_client actors, each with this many puts in flight.
+  int fill_clients = 8;
+  int fill_pipeline = 32;
+  /// The write workload of the windows (as in `writes`).
+  int clients = 32;
+  std::size_t keys_per_client = 1000;
+  milliseconds warmup{2'000};
+  milliseconds window{60'000};
+  /// How often the nodes' status is polled while the node joins.
+  milliseconds poll{20};
+  /// The new node must be a caught-up voter by then.
+  milliseconds join_timeout{600'000};
+  /// How long take_snapshot may take.
+  milliseconds snapshot_timeout{600'000};
+  /// Run a third window once the new node is a caught-up voter.
+  bool after = true;
+};
+
 /// Runs a benchmark, printing as it goes; `markdown` receives its report
 /// section. Returns the process exit code (0: the run completed and every
 /// reply was ok / every trial recovered).
@@ -66,6 +91,7 @@ int run_writes(const writes_options& opts, const std::string& command_line,
                std::string& markdown);
 int run_failover(const failover_options& opts, const std::string& command_line,
                  std::string& markdown);
+int run_join(const join_options& opts, const std::string& command_line, std::string& markdown);
 
 // -- shared by both -----------------------------------------------------------
 

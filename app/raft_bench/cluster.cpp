@@ -30,6 +30,7 @@ bench_cluster::bench_cluster(const cluster_settings& s, std::string& error) : se
   cfg.election_timeout = s.election_timeout;
   cfg.heartbeat_timeout = s.heartbeat;
   cfg.data_dir = dir_;
+  cfg.extra_args = s.extra_args;
   // The failover benchmark kills every node about trials/nodes times: no
   // restart budget, and no growing backoff (each kill is a new incident).
   cfg.supervision.max_restarts = 1'000'000;

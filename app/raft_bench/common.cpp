@@ -38,7 +38,8 @@ std::optional<arguments> parse_arguments(int argc, char** argv, std::string& err
     if (auto eq = name.find('='); eq != std::string::npos) {
       out.values[name.substr(0, eq)] = name.substr(eq + 1);
     } else if (i + 1 < argc && std::string{argv[i + 1]}.rfind("--", 0) != 0
-               && name != "help" && name != "keep-data" && name != "learn-ids") {
+               && name != "help" && name != "keep-data" && name != "learn-ids"
+               && name != "no-after") {
       out.values[name] = argv[++i];
     } else {
       out.values[name] = "";

@@ -1,10 +1,14 @@
-// raft-bench: the benchmarks of issue #3, over real raft-node processes on
+// raft-bench: the benchmarks of issues #3 and #4, over real raft-node processes on
 // loopback launched by the cluster manager.
 //
 //   raft-bench writes   --nodes 3 --clients 1,8,32,128 --value-size 256
 //                       --duration 10s --warmup 2s [--keys-per-client 1000] [--learn-ids]
 //   raft-bench failover --nodes 5 --trials 100 [--poll 5ms] [--attempt-timeout 100ms]
 //                       [--trial-timeout 10s] [--settle 500ms]
+//   raft-bench join     --keys 1000000 --value-size 256 [--fill-clients 8] [--fill-pipeline 32]
+//                       [--clients 32] [--window 60s] [--warmup 2s] [--poll 20ms]
+//                       [--join-timeout 10m] [--no-after] [--snapshot-entries N]
+//                       [--snapshot-log-mb N]
 //   common: --election-timeout 150ms --heartbeat 50ms --data-dir /tmp
 //           --client-threads 2 --keep-data --out FILE
 //
@@ -29,6 +33,16 @@ const char* usage_text =
   "                           [--learn-ids]  (clients learn node ids by status requests)\n"
   "       raft-bench failover [--nodes 5] [--trials 100] [--value-size 256] [--poll 5ms]\n"
   "                           [--attempt-timeout 100ms] [--trial-timeout 10s] [--settle 500ms]\n"
+  "       raft-bench join     [--keys 1000000] [--value-size 256] [--fill-clients 8]\n"
+  "                           [--fill-pipeline 32] [--clients 32] [--keys-per-client 1000]\n"
+  "                           [--warmup 2s] [--window 60s] [--poll 20ms] [--join-timeout 10m]\n"
+  "                           [--snapshot-timeout 10m] [--no-after]\n"
+  "                           [--snapshot-entries N] [--snapshot-log-mb N]  (passed to every node)\n"
+  "         fills a 3-node cluster with --keys keys (fill-clients kv_client actors x\n"
+  "         fill-pipeline puts in flight), times take_snapshot on the leader, then runs the\n"
+  "         write workload (--clients closed-loop writers) for a window without a join, a\n"
+  "         window during which a 4th node joins (raft-node --raft.join), and one with 4 voters\n"
+  "         (unless --no-after)\n"
   "  common options:\n"
   "    --election-timeout 150ms  minimum election timeout (the maximum is twice this)\n"
   "    --heartbeat 50ms          heartbeat interval\n"
@@ -144,7 +158,7 @@ int main(int argc, char** argv) {
   if (args.values.count("help") > 0 || args.command == "help")
     return usage("");
   if (args.command.empty())
-    return usage("name a benchmark: writes or failover");
+    return usage("name a benchmark: writes, failover or join");
   std::string markdown;
   int rc = 0;
   if (args.command == "writes") {
@@ -187,8 +201,46 @@ int main(int argc, char** argv) {
     if (o.cluster.nodes < 3)
       return usage("failover needs at least 3 nodes");
     rc = run_failover(o, args.command_line, markdown);
+  } else if (args.command == "join") {
+    join_options o;
+    o.cluster.nodes = 3;
+    if (!check_known(args,
+                     {"keys", "value-size", "fill-clients", "fill-pipeline", "clients",
+                      "keys-per-client", "warmup", "window", "poll", "join-timeout",
+                      "snapshot-timeout", "no-after", "snapshot-entries", "snapshot-log-mb"},
+                     error)
+        || !read_common(args, o.cluster, error) || !read_positive(args, "keys", o.keys, error)
+        || !read_positive(args, "value-size", o.value_size, error)
+        || !read_positive(args, "fill-clients", o.fill_clients, error)
+        || !read_positive(args, "fill-pipeline", o.fill_pipeline, error)
+        || !read_positive(args, "clients", o.clients, error)
+        || !read_positive(args, "keys-per-client", o.keys_per_client, error)
+        || !read_duration(args, "window", o.window, error)
+        || !read_duration(args, "poll", o.poll, error)
+        || !read_duration(args, "join-timeout", o.join_timeout, error)
+        || !read_duration(args, "snapshot-timeout", o.snapshot_timeout, error))
+      return usage(error);
+    if (auto i = args.values.find("warmup"); i != args.values.end()) {
+      auto d = parse_duration(i->second);
+      if (!d)
+        return usage("bad --warmup '" + i->second + "'");
+      o.warmup = *d;
+    }
+    for (const char* name : {"snapshot-entries", "snapshot-log-mb"}) {
+      if (auto i = args.values.find(name); i != args.values.end()) {
+        if (!parse_positive(i->second))
+          return usage(std::string{"bad --"} + name + " '" + i->second + "'");
+        o.cluster.extra_args.push_back(std::string{"--raft."} + name + "=" + i->second);
+      }
+    }
+    if (o.cluster.nodes != 3)
+      return usage("join runs on a 3-node cluster (a 4th node joins)");
+    if (o.fill_clients > 1000 || o.fill_pipeline > 10'000 || o.clients > 10'000)
+      return usage("too many fill clients, fill pipeline or clients");
+    o.after = args.values.count("no-after") == 0;
+    rc = run_join(o, args.command_line, markdown);
   } else {
-    return usage("unknown benchmark '" + args.command + "' (writes or failover)");
+    return usage("unknown benchmark '" + args.command + "' (writes, failover or join)");
   }
   if (auto i = args.values.find("out"); i != args.values.end() && !markdown.empty()) {
     if (i->second.empty()) {
