@@ -534,6 +534,13 @@ void on_install_snapshot(node_pointer self, install_snapshot& m) {
                          false, false);
           return;
         }
+        if (s.restoring || s.snapshotting) {
+          // Another install is loading, or our own snapshot is being
+          // written from the state machine: one at a time. The leader
+          // tries again (the file stays on disk).
+          reply_snapshot(self, from, index, 0, false, true, false);
+          return;
+        }
         s.snapshot_files.push_back(r.meta);
         while (s.snapshot_files.size() > 2)
           s.snapshot_files.erase(s.snapshot_files.begin());
@@ -546,10 +553,6 @@ void on_install_snapshot(node_pointer self, install_snapshot& m) {
           return;
         }
         // The core's log is now the snapshot; the state machine follows.
-        if (s.snapshotting) {
-          s.kv.abort_snapshot();
-          s.snapshotting = false;
-        }
         s.restoring = true;
         s.kv.restore_begin();
         observe(self);
