@@ -5,7 +5,9 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -50,7 +52,15 @@ std::string render(const std::map<node_id, node_status>& statuses) {
     os << "  node " << id << ": " << to_string(s.role) << " term " << s.term << " leader "
        << s.leader << " last " << s.last_index << " commit " << s.commit_index << " applied "
        << s.applied_index << " digest " << std::hex << s.state_digest << std::dec << " keys "
-       << s.keys << " peers";
+       << s.keys << " voters";
+    for (std::size_t i = 0; i < s.voters.size(); ++i)
+      os << (i == 0 ? " " : ",") << s.voters[i];
+    if (!s.learners.empty()) {
+      os << " learners";
+      for (std::size_t i = 0; i < s.learners.size(); ++i)
+        os << (i == 0 ? " " : ",") << s.learners[i];
+    }
+    os << " snapshot " << s.snapshot_index << " first " << s.first_index << " peers";
     for (const auto& p : s.peers)
       os << ' ' << p.id << (p.connected ? '+' : '-');
     os << '\n';
@@ -60,27 +70,29 @@ std::string render(const std::map<node_id, node_status>& statuses) {
 
 // -- lab_cluster --------------------------------------------------------------
 
-lab_cluster::lab_cluster(std::size_t n)
-  : lab_(std::make_unique<netns_lab>(n)), dir_(std::make_unique<temp_dir>()), n_(n) {
+lab_cluster::lab_cluster(std::size_t n) : lab_cluster(lab_cluster_options{n, n, {}}) {
+}
+
+lab_cluster::lab_cluster(const lab_cluster_options& shape)
+  : lab_(std::make_unique<netns_lab>(shape.hosts)), dir_(std::make_unique<temp_dir>()),
+    opts_(shape) {
+  if (shape.members == 0 || shape.members > shape.hosts)
+    throw std::invalid_argument("lab_cluster: 1 to hosts members");
   std::string peers = "[";
-  for (std::size_t i = 1; i <= n; ++i) {
+  for (std::size_t i = 1; i <= shape.members; ++i) {
     if (i > 1)
       peers += ",";
     peers += "\"" + std::to_string(i) + "=" + address(static_cast<node_id>(i)) + "\"";
   }
   peers += "]";
-  for (std::size_t i = 1; i <= n; ++i) {
+  for (std::size_t i = 1; i <= shape.members; ++i) {
     auto id = static_cast<node_id>(i);
-    std::vector<std::string> argv{raft_node_binary(),
-                                  "--raft.id=" + std::to_string(id),
-                                  "--raft.host=" + lab_->address(i),
-                                  "--raft.port=" + std::to_string(port),
-                                  "--raft.data-dir=" + dir_->path() + "/data-" + std::to_string(id),
-                                  "--raft.peers=" + peers};
+    auto argv = node_args(id);
+    argv.push_back("--raft.peers=" + peers);
     lab_->spawn(i, argv, out_path(*dir_, id), err_path(*dir_, id));
+    started_.push_back(id);
   }
-  for (std::size_t i = 1; i <= n; ++i) {
-    auto id = static_cast<node_id>(i);
+  for (auto id : started_) {
     auto line = "raft-node " + std::to_string(id) + " listening on " + address(id);
     auto out = out_path(*dir_, id);
     if (!wait_until([&] { return read_file(out).find(line) != std::string::npos; }, 15s))
@@ -100,7 +112,58 @@ lab_cluster::lab_cluster(std::size_t n)
   client_options opts;
   opts.request_timeout = 1s;
   opts.overall_timeout = 3s;
-  observer_ = std::make_unique<blocking_client>(*sys_, addresses(ids()), opts);
+  // Every host, also those no node runs on yet: a connect there is refused
+  // at once, and a node that joins later is seen as soon as it listens.
+  std::vector<node_id> every_host;
+  for (std::size_t i = 1; i <= opts_.hosts; ++i)
+    every_host.push_back(static_cast<node_id>(i));
+  observer_ = std::make_unique<blocking_client>(*sys_, addresses(every_host), opts);
+}
+
+std::vector<std::string> lab_cluster::node_args(node_id id) const {
+  auto host = static_cast<std::size_t>(id);
+  std::vector<std::string> argv{raft_node_binary(),
+                                "--raft.id=" + std::to_string(id),
+                                "--raft.host=" + lab_->address(host),
+                                "--raft.port=" + std::to_string(port),
+                                "--raft.data-dir=" + dir_->path() + "/data-" + std::to_string(id)};
+  argv.insert(argv.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  return argv;
+}
+
+std::string lab_cluster::join(node_id id, const std::vector<node_id>& via, ms limit) {
+  auto host = static_cast<std::size_t>(id);
+  if (host < 1 || host > opts_.hosts
+      || std::find(started_.begin(), started_.end(), id) != started_.end())
+    throw std::invalid_argument("lab_cluster::join: no free host " + std::to_string(id));
+  std::string seeds = "[";
+  for (auto v : via)
+    seeds += (seeds.size() > 1 ? ",\"" : "\"") + address(v) + "\"";
+  seeds += "]";
+  auto argv = node_args(id);
+  argv.push_back("--raft.join=" + seeds);
+  auto out = out_path(*dir_, id);
+  auto& proc = lab_->spawn(host, argv, out, err_path(*dir_, id));
+  auto line = "raft-node " + std::to_string(id) + " listening on " + address(id);
+  bool listening = false;
+  wait_until(
+    [&] {
+      listening = read_file(out).find(line) != std::string::npos;
+      return listening || !proc.running();
+    },
+    limit, 50ms);
+  if (listening) {
+    started_.push_back(id);
+    return "";
+  }
+  auto code = proc.wait_exit(ms{0});
+  std::string why = code ? "node " + std::to_string(id) + " exited with code "
+                             + std::to_string(*code) + " before it was admitted"
+                         : "node " + std::to_string(id) + " was not admitted (no '" + line
+                             + "') within " + std::to_string(limit.count()) + " ms";
+  return why + "\n  " + join_command(argv) + "\n-- node " + std::to_string(id) + " stdout\n"
+         + tail(read_file(out), 40) + "-- node " + std::to_string(id) + " stderr\n"
+         + tail(read_file(err_path(*dir_, id)), 40);
 }
 
 lab_cluster::~lab_cluster() {
@@ -114,9 +177,8 @@ lab_cluster::~lab_cluster() {
 }
 
 std::vector<node_id> lab_cluster::ids() const {
-  std::vector<node_id> r;
-  for (std::size_t i = 1; i <= n_; ++i)
-    r.push_back(static_cast<node_id>(i));
+  auto r = started_;
+  std::sort(r.begin(), r.end());
   return r;
 }
 
@@ -134,7 +196,7 @@ std::vector<std::string> lab_cluster::addresses(const std::vector<node_id>& ids)
 std::map<node_id, node_status> lab_cluster::statuses() {
   std::map<node_id, node_status> r;
   auto all = observer_->status();
-  for (std::size_t i = 0; i < all.size() && i < n_; ++i)
+  for (std::size_t i = 0; i < all.size() && i < opts_.hosts; ++i)
     if (all[i].reachable)
       r.emplace(static_cast<node_id>(i + 1), all[i].status);
   return r;
@@ -175,10 +237,12 @@ bool lab_cluster::wait_all_connected(ms limit) {
   return wait_until(
     [&] {
       auto all = statuses();
-      if (all.size() != n_)
-        return false;
+      auto n = started_.size();
+      for (auto id : started_)
+        if (all.count(id) == 0)
+          return false;
       for (const auto& [id, s] : all) {
-        if (s.peers.size() != n_ - 1)
+        if (s.peers.size() != n - 1)
           return false;
         for (const auto& p : s.peers)
           if (!p.connected)
@@ -194,8 +258,9 @@ bool lab_cluster::wait_converged(ms limit, std::string& why) {
   bool ok = wait_until(
     [&] {
       last = statuses();
-      if (last.size() != n_)
-        return false;
+      for (auto id : started_)
+        if (last.count(id) == 0)
+          return false;
       const node_status* leader = nullptr;
       term_t top = 0;
       for (const auto& [id, s] : last)
@@ -222,9 +287,16 @@ client_reply lab_cluster::write_through(node_id via, const std::string& key,
   return one.put(key, value);
 }
 
+std::string lab_cluster::output(node_id id) const {
+  return read_file(out_path(*dir_, id));
+}
+
 std::string lab_cluster::output_tails(std::size_t lines) const {
   std::string r;
-  for (auto id : ids()) {
+  for (std::size_t i = 1; i <= opts_.hosts; ++i) {
+    auto id = static_cast<node_id>(i);
+    if (!std::filesystem::exists(out_path(*dir_, id)))
+      continue; // no node was started there
     r += "-- node " + std::to_string(id) + " stdout\n";
     r += tail(read_file(out_path(*dir_, id)), lines);
     auto err = read_file(err_path(*dir_, id));
