@@ -80,13 +80,13 @@ typename Inspector::result_type inspect(Inspector& f, membership& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, kv_command& x) {
   return f(caf::meta::type_name("raft_kv_command"), x.op, x.key, x.value,
-           x.expected, x.forwarded);
+           x.expected, x.args, x.flags, x.local_read, x.forwarded);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, client_reply& x) {
   return f(caf::meta::type_name("raft_client_reply"), x.status, x.value,
-           x.leader_hint, x.message);
+           x.number, x.values, x.present, x.leader_hint, x.message);
 }
 
 template <class Inspector>

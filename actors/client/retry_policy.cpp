@@ -38,6 +38,7 @@ retry_decision after_reply(kv_op op, reply_status status) {
     case reply_status::not_leader:
       return {next_step::follow_hint, true};
     case reply_status::unavailable:
+    case reply_status::no_quorum:
       return {next_step::next_endpoint, false};
     case reply_status::unknown:
       if (is_write(op))

@@ -52,7 +52,7 @@ struct retry_decision {
 /// Whether `op` changes the state (put, del, cas): a write that may have
 /// been applied is never sent again.
 inline bool is_write(kv_op op) {
-  return op != kv_op::get;
+  return !is_read(op);
 }
 
 /// After a reply:

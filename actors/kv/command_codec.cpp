@@ -2,37 +2,52 @@
 
 #include <cstddef>
 #include <utility>
+#include <vector>
 
 namespace raft {
 
 namespace {
 
-/// Which strings an op carries after the key.
+/// What an op carries after its op byte.
 struct op_fields {
-  bool value = false;
-  bool expected = false;
+  bool key = false;      ///< a string
+  bool value = false;    ///< a string
+  bool expected = false; ///< a string
+  bool flags = false;    ///< a byte
+  bool args = false;     ///< a u32 count, then that many strings
 };
 
-/// The fields of `op`; false if `op` is not one we know.
+/// The fields of `op`; false if `op` is not one that goes into the log.
 bool fields_of(kv_op op, op_fields& out) {
   switch (op) {
     case kv_op::get:
-    case kv_op::del: out = {}; return true;
-    case kv_op::put: out = {true, false}; return true;
-    case kv_op::cas: out = {true, true}; return true;
-    // Operator commands go to the Raft layer, never into a command entry.
+    case kv_op::del: out = {.key = true}; return true;
+    case kv_op::put: out = {.key = true, .value = true}; return true;
+    case kv_op::cas: out = {.key = true, .value = true, .expected = true}; return true;
+    case kv_op::set: out = {.key = true, .value = true, .flags = true}; return true;
+    case kv_op::del_keys: out = {.args = true}; return true;
+    case kv_op::incr_by: out = {.key = true, .value = true}; return true;
+    case kv_op::mset: out = {.args = true}; return true;
+    // Operator commands go to the Raft layer, and the multi-key reads are
+    // served by ReadIndex: neither ever goes into a command entry.
     case kv_op::add_member:
     case kv_op::remove_member:
     case kv_op::transfer_leader:
-    case kv_op::take_snapshot: return false;
+    case kv_op::take_snapshot:
+    case kv_op::mget:
+    case kv_op::exists:
+    case kv_op::dbsize: return false;
   }
   return false;
 }
 
-void put_string(std::string& buf, const std::string& s) {
-  auto n = static_cast<uint32_t>(s.size());
+void put_u32(std::string& buf, uint32_t n) {
   for (int shift = 0; shift < 32; shift += 8)
     buf.push_back(static_cast<char>((n >> shift) & 0xFF));
+}
+
+void put_string(std::string& buf, const std::string& s) {
+  put_u32(buf, static_cast<uint32_t>(s.size()));
   buf += s;
 }
 
@@ -50,19 +65,40 @@ public:
     return true;
   }
 
-  bool read_string(std::string& out) {
+  bool read_u32(uint32_t& n) {
     if (data_.size() < 4)
       return false;
-    uint32_t n = 0;
+    n = 0;
     for (std::size_t i = 0; i < 4; ++i)
       n |= uint32_t{static_cast<uint8_t>(data_[i])} << (8 * i);
     data_.remove_prefix(4);
+    return true;
+  }
+
+  bool read_string(std::string& out) {
+    uint32_t n = 0;
+    if (!read_u32(n))
+      return false;
     // Compare against what is left rather than allocating: a length of
     // 0xFFFFFFFF in a short buffer is malformed, not a 4 GiB request.
     if (n > data_.size())
       return false;
     out.assign(data_.substr(0, n));
     data_.remove_prefix(n);
+    return true;
+  }
+
+  /// Reads a u32 count and that many strings. Every string takes 4 bytes
+  /// at least, so a count beyond what is left is malformed, and nothing is
+  /// reserved for it.
+  bool read_strings(std::vector<std::string>& out) {
+    uint32_t n = 0;
+    if (!read_u32(n) || n > data_.size() / 4)
+      return false;
+    out.resize(n);
+    for (auto& s : out)
+      if (!read_string(s))
+        return false;
     return true;
   }
 
@@ -80,16 +116,30 @@ std::string encode_command(const kv_command& cmd) {
   // but encoding it anyway makes every node reject it as bad_request.
   if (!fields_of(cmd.op, fields))
     fields = {};
+  std::size_t size = 2 + (fields.key ? 4 + cmd.key.size() : 0)
+                     + (fields.value ? 4 + cmd.value.size() : 0)
+                     + (fields.expected ? 4 + cmd.expected.size() : 0)
+                     + (fields.flags ? 1 : 0) + (fields.args ? 4 : 0);
+  if (fields.args)
+    for (const auto& a : cmd.args)
+      size += 4 + a.size();
   std::string buf;
-  buf.reserve(2 + 4 + cmd.key.size() + (fields.value ? 4 + cmd.value.size() : 0)
-              + (fields.expected ? 4 + cmd.expected.size() : 0));
+  buf.reserve(size);
   buf.push_back(static_cast<char>(command_codec_version));
   buf.push_back(static_cast<char>(cmd.op));
-  put_string(buf, cmd.key);
+  if (fields.key)
+    put_string(buf, cmd.key);
   if (fields.value)
     put_string(buf, cmd.value);
   if (fields.expected)
     put_string(buf, cmd.expected);
+  if (fields.flags)
+    buf.push_back(static_cast<char>(cmd.flags));
+  if (fields.args) {
+    put_u32(buf, static_cast<uint32_t>(cmd.args.size()));
+    for (const auto& a : cmd.args)
+      put_string(buf, a);
+  }
   return buf;
 }
 
@@ -106,11 +156,15 @@ bool decode_command(std::string_view data, kv_command& out) {
   op_fields fields;
   if (!fields_of(cmd.op, fields))
     return false;
-  if (!in.read_string(cmd.key))
+  if (fields.key && !in.read_string(cmd.key))
     return false;
   if (fields.value && !in.read_string(cmd.value))
     return false;
   if (fields.expected && !in.read_string(cmd.expected))
+    return false;
+  if (fields.flags && !in.read_u8(cmd.flags))
+    return false;
+  if (fields.args && !in.read_strings(cmd.args))
     return false;
   // Trailing bytes would mean two different encodings of one command.
   if (!in.at_end())

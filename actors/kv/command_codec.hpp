@@ -3,10 +3,14 @@
 // The binary form of a kv_command inside a log entry's data.
 //
 // Layout (version 1):
-//   u8 version (= 1) | u8 op | key | value | expected
-// where each string is a u32 little-endian length followed by its bytes, and
-// only the strings the op uses are present:
-//   get, del: key       put: key, value       cas: key, value, expected
+//   u8 version (= 1) | u8 op | key | value | expected | flags | args
+// where each string is a u32 little-endian length followed by its bytes,
+// flags is one byte, args is a u32 count followed by that many strings, and
+// only the fields the op uses are present:
+//   get, del: key       put, incr_by: key, value    cas: key, value, expected
+//   set: key, value, flags                          del_keys, mset: args
+// (The ops after cas were added without a version change: older nodes
+// reject them, so a cluster must not mix versions while they are used.)
 // Every node decodes the same bytes, so the format must be exact: a decoder
 // accepts one encoding per command and nothing else.
 

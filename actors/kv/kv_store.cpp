@@ -2,6 +2,7 @@
 
 #include "actors/kv/command_codec.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -143,16 +144,8 @@ client_reply kv_store::execute(const kv_command& cmd) {
     case kv_op::put:
       assign(cmd.key, cmd.value);
       return make_reply(reply_status::ok);
-    case kv_op::del: {
-      auto i = data_.find(cmd.key);
-      if (i == data_.end())
-        return make_reply(reply_status::not_found);
-      sum_ -= pair_hash(i->first, i->second);
-      // Erased next, so the value moves rather than copies.
-      save_for_snapshot(cmd.key, std::move(i->second));
-      data_.erase(i);
-      return make_reply(reply_status::ok);
-    }
+    case kv_op::del:
+      return make_reply(erase(cmd.key) ? reply_status::ok : reply_status::not_found);
     case kv_op::cas: {
       auto i = data_.find(cmd.key);
       if (i == data_.end())
@@ -161,6 +154,46 @@ client_reply kv_store::execute(const kv_command& cmd) {
         return make_reply(reply_status::cas_failed, i->second);
       assign(cmd.key, cmd.value);
       return make_reply(reply_status::ok);
+    }
+    case kv_op::set:
+      return set(cmd);
+    case kv_op::del_keys: {
+      auto r = make_reply(reply_status::ok);
+      for (const auto& key : cmd.args)
+        r.number += erase(key) ? 1 : 0;
+      return r;
+    }
+    case kv_op::incr_by:
+      return incr_by(cmd.key, cmd.value);
+    case kv_op::mset:
+      // An odd count cannot come from a well-formed client; every node
+      // refuses it alike, before changing anything.
+      if (cmd.args.size() % 2 != 0)
+        return make_reply(reply_status::bad_request, {}, "mset needs key value pairs");
+      for (std::size_t i = 0; i < cmd.args.size(); i += 2)
+        assign(cmd.args[i], cmd.args[i + 1]);
+      return make_reply(reply_status::ok);
+    case kv_op::mget: {
+      auto r = make_reply(reply_status::ok);
+      r.values.reserve(cmd.args.size());
+      r.present.reserve(cmd.args.size());
+      for (const auto& key : cmd.args) {
+        auto i = data_.find(key);
+        r.present.push_back(i == data_.end() ? 0 : 1);
+        r.values.push_back(i == data_.end() ? std::string{} : i->second);
+      }
+      return r;
+    }
+    case kv_op::exists: {
+      auto r = make_reply(reply_status::ok);
+      for (const auto& key : cmd.args)
+        r.number += data_.contains(key) ? 1 : 0;
+      return r;
+    }
+    case kv_op::dbsize: {
+      auto r = make_reply(reply_status::ok);
+      r.number = static_cast<int64_t>(data_.size());
+      return r;
     }
     // Operator commands are for the node, which handles them itself (a
     // membership change becomes a config entry, not a command entry). If one
@@ -175,6 +208,65 @@ client_reply kv_store::execute(const kv_command& cmd) {
                         "not a key-value operation");
   }
   return make_reply(reply_status::bad_request, {}, "unknown operation");
+}
+
+bool kv_store::erase(const std::string& key) {
+  auto i = data_.find(key);
+  if (i == data_.end())
+    return false;
+  sum_ -= pair_hash(i->first, i->second);
+  // Erased next, so the value moves rather than copies.
+  save_for_snapshot(key, std::move(i->second));
+  data_.erase(i);
+  return true;
+}
+
+client_reply kv_store::set(const kv_command& cmd) {
+  auto i = data_.find(cmd.key);
+  bool exists = i != data_.end();
+  auto r = make_reply(reply_status::ok);
+  if ((cmd.flags & set_return_old) != 0 && exists) {
+    r.value = i->second;
+    r.number = 1;
+  }
+  if (((cmd.flags & set_if_absent) != 0 && exists)
+      || ((cmd.flags & set_if_present) != 0 && !exists)) {
+    r.status = reply_status::cas_failed;
+    return r;
+  }
+  assign(cmd.key, cmd.value);
+  return r;
+}
+
+namespace {
+
+/// Parses a whole string as a signed 64-bit decimal integer the way Redis
+/// does (no sign but '-', no leading zeros, no spaces, at most 20 chars).
+bool parse_i64(const std::string& text, int64_t& out) {
+  if (text.empty() || text.size() > 20)
+    return false;
+  if (text.size() > 1 && (text[0] == '0' || (text[0] == '-' && text[1] == '0')))
+    return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
+} // namespace
+
+client_reply kv_store::incr_by(const std::string& key, const std::string& delta_text) {
+  int64_t delta = 0;
+  if (!parse_i64(delta_text, delta))
+    return make_reply(reply_status::bad_request, {}, "value is not an integer or out of range");
+  int64_t current = 0;
+  if (auto i = data_.find(key); i != data_.end() && !parse_i64(i->second, current))
+    return make_reply(reply_status::bad_request, {}, "value is not an integer or out of range");
+  int64_t result = 0;
+  if (__builtin_add_overflow(current, delta, &result))
+    return make_reply(reply_status::bad_request, {}, "increment or decrement would overflow");
+  assign(key, std::to_string(result));
+  auto r = make_reply(reply_status::ok);
+  r.number = result;
+  return r;
 }
 
 client_reply kv_store::read(const std::string& key) const {

@@ -39,7 +39,8 @@ public:
 
   /// Executes a command against the current state: put -> ok; del -> ok or
   /// not_found; cas -> ok, cas_failed (current value in `value`) or
-  /// not_found; get -> ok with the value, or not_found.
+  /// not_found; get -> ok with the value, or not_found; the others as
+  /// kv_op says (reads change nothing).
   client_reply execute(const kv_command& cmd);
 
   /// Reads `key` from the current state (ok with the value, or not_found).
@@ -117,6 +118,10 @@ private:
   static uint64_t pair_hash(const std::string& key, const std::string& value);
   /// Sets key to value, keeping sum_.
   void assign(const std::string& key, const std::string& value);
+  /// Removes `key`; false if it did not exist.
+  bool erase(const std::string& key);
+  client_reply set(const kv_command& cmd);
+  client_reply incr_by(const std::string& key, const std::string& delta_text);
   /// Called before every change to `key`, with its value until now (nullopt:
   /// absent), which the caller is about to overwrite or erase anyway (so it
   /// may be moved here). Keeps it aside if the frozen view still needs it.

@@ -77,7 +77,7 @@ struct managed_node {
 };
 
 bool is_write(kv_op op) {
-  return op != kv_op::get;
+  return !is_read(op);
 }
 
 } // namespace

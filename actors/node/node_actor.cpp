@@ -34,7 +34,14 @@ struct pending_write {
 };
 
 struct pending_read {
-  std::string key;
+  kv_command cmd; // a read (is_read(cmd.op))
+  /// The leader's last log index when the read arrived: the read is served
+  /// only once that much is applied, so a read sees every write that reached
+  /// the leader before it -- a client that pipelines a write and then a
+  /// read of the same key (as Redis clients do) reads its own write. Still
+  /// linearizable: the state served is committed and no older than the read
+  /// index (§6.4), only possibly newer.
+  index_t barrier = 0;
   uint64_t deadline; // in ticks
   caf::typed_response_promise<client_reply> rp;
 };
@@ -219,7 +226,7 @@ void serve_reads(node_pointer self) {
     auto ctx = st.confirmed.begin()->second;
     st.confirmed.erase(st.confirmed.begin());
     if (auto i = st.reads.find(ctx); i != st.reads.end()) {
-      auto reply = st.kv.read(i->second.key);
+      auto reply = st.kv.execute(i->second.cmd);
       reply.leader_hint = st.core->leader(); // tells a client where to go next
       i->second.rp.deliver(std::move(reply));
       st.reads.erase(i);
@@ -633,8 +640,14 @@ void process_ready(node_pointer self) {
     send_all(self, rd.send_after_persist);
   }
   apply_committed(self, rd.committed);
-  for (const auto& r : rd.reads)
-    st.confirmed.emplace(r.index, r.ctx);
+  for (const auto& r : rd.reads) {
+    // Served once applied up to its read index and up to every entry this
+    // leader had accepted when the read arrived (see pending_read::barrier).
+    auto at = r.index;
+    if (auto i = st.reads.find(r.ctx); i != st.reads.end())
+      at = std::max(at, i->second.barrier);
+    st.confirmed.emplace(at, r.ctx);
+  }
   serve_reads(self);
   for (auto ctx : rd.dropped_reads) {
     if (auto i = st.reads.find(ctx); i != st.reads.end()) {
@@ -669,8 +682,8 @@ void expire_clients(node_pointer self) {
       continue;
     }
     client_reply r;
-    r.status = reply_status::unavailable;
-    r.message = "read timed out before leadership was confirmed";
+    r.status = reply_status::no_quorum;
+    r.message = "read timed out before a majority confirmed the leadership";
     i->second.rp.deliver(std::move(r));
     i = st.reads.erase(i);
   }
@@ -765,6 +778,13 @@ caf::result<client_reply> handle_command(node_pointer self, kv_command& cmd) {
     case kv_op::put:
     case kv_op::del:
     case kv_op::cas:
+    case kv_op::set:
+    case kv_op::del_keys:
+    case kv_op::incr_by:
+    case kv_op::mset:
+    case kv_op::mget:
+    case kv_op::exists:
+    case kv_op::dbsize:
     case kv_op::add_member:
     case kv_op::remove_member:
     case kv_op::transfer_leader:
@@ -793,6 +813,15 @@ caf::result<client_reply> handle_command(node_pointer self, kv_command& cmd) {
     return error_reply(reply_status::bad_request,
                        "cluster id mismatch: this cluster is '" + st.opts.cluster_id
                          + "', the joining node was started for '" + cmd.expected + "'");
+  if (cmd.local_read != 0 && is_read(cmd.op)) {
+    // Asked for this node's state as it is (possibly stale): no ReadIndex
+    // round, no forwarding, so a node cut off from the leader still answers.
+    if (st.restoring)
+      return error_reply(reply_status::unavailable, "loading a snapshot from the leader");
+    auto reply = st.kv.execute(cmd);
+    reply.leader_hint = st.core->leader();
+    return reply;
+  }
   if (st.core->role() != raft_role::leader) {
     // A follower forwards to the leader it knows, once; the leader answers
     // the client directly.
@@ -808,9 +837,10 @@ caf::result<client_reply> handle_command(node_pointer self, kv_command& cmd) {
       || cmd.op == kv_op::transfer_leader)
     return handle_admin(self, cmd);
   auto rp = self->make_response_promise<client_reply>();
-  if (cmd.op == kv_op::get) {
+  if (is_read(cmd.op)) {
     auto ctx = ++st.next_read;
-    st.reads.emplace(ctx, pending_read{std::move(cmd.key), deadline(self), rp});
+    st.reads.emplace(ctx, pending_read{std::move(cmd), st.core->log().last_index(),
+                                       deadline(self), rp});
     st.core->read_index(ctx);
   } else {
     auto p = st.core->propose(encode_command(cmd));

@@ -105,9 +105,9 @@ template <class Self, class Target>
 caf::typed_response_promise<client_reply>
 relay_command(Self* self, const Target& target, caf::duration timeout, kv_command cmd,
               std::string who, relay_table& table) {
-  auto is_read = cmd.op == kv_op::get;
+  auto read = raft::is_read(cmd.op);
   auto rp = self->template make_response_promise<client_reply>();
-  auto key = table.add(rp, is_read);
+  auto key = table.add(rp, read);
   self->request(target, timeout, std::move(cmd))
     .then([&table, key](client_reply& r) { table.answer(key, std::move(r)); },
           [self, &table, key, who = std::move(who)](caf::error& err) {
