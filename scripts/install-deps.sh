@@ -4,8 +4,11 @@
 set -euo pipefail
 
 # iproute2 (ip) and nftables (nft): the netns tests build hosts in network
-# namespaces and cut them apart with nftables rules.
-packages=(g++ cmake make libcaf-dev libboost-serialization-dev catch2 iproute2 nftables "$@")
+# namespaces and cut them apart with nftables rules. redis-tools (redis-cli,
+# redis-benchmark): the tests of the Redis-protocol client port, and the way
+# to talk to a cluster from a shell.
+packages=(g++ cmake make libcaf-dev libboost-serialization-dev catch2 iproute2 nftables
+          redis-tools "$@")
 
 missing=()
 for p in "${packages[@]}"; do

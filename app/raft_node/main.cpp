@@ -24,6 +24,7 @@
 #include "actors/client/blocking_client.hpp"
 #include "actors/cluster/supervisor.hpp"
 #include "actors/node/membership.hpp"
+#include "actors/redis/redis_server.hpp"
 #include "app/raft_node/basp_guard.hpp"
 #include "app/raft_node/node_config.hpp"
 
@@ -287,6 +288,33 @@ int main(int argc, char** argv) {
       return 1; // the actor system's destructor waits for the (stopped) actors
     }
     guard->start(proc->port);
+    std::optional<redis::redis_server> redis_port;
+    if (plan.client_port != 0) {
+      redis::redis_server_options ro;
+      ro.host = plan.client_host;
+      ro.port = plan.client_port;
+      ro.password = plan.client_password;
+      ro.max_clients = plan.client_max_clients;
+      ro.max_pipeline = plan.client_max_pipeline;
+      ro.limits.max_bulk = plan.client_max_bulk;
+      ro.limits.max_inline = plan.client_max_inline;
+      ro.limits.max_multibulk = plan.client_max_multibulk;
+      if (plan.level != log_level::quiet)
+        ro.log = [prefix](const std::string& line) { log_line(prefix, line); };
+      auto started = redis::start_redis_server(
+        sys, caf::actor_cast<kv_service_actor>(proc->gateway), std::move(ro));
+      if (!started) {
+        print_line(stderr, "raft-node: startup error: " + error_text(sys, started.error()));
+        caf::scoped_actor self{sys};
+        self->send_exit(proc->supervisor, caf::exit_reason::user_shutdown);
+        self->wait_for(proc->supervisor);
+        return 1;
+      }
+      redis_port = *started;
+      print_line(stdout, "raft-node " + std::to_string(plan.id) + " redis port on "
+                           + plan.client_host + ":" + std::to_string(redis_port->port)
+                           + (plan.client_password.empty() ? "" : " (AUTH required)"));
+    }
     print_line(stdout, "raft-node " + std::to_string(plan.id) + " listening on " + plan.host + ":"
                          + std::to_string(guard->port()));
     int sig = 0;
@@ -304,6 +332,10 @@ int main(int argc, char** argv) {
     }
     {
       caf::scoped_actor self{sys};
+      if (redis_port) {
+        self->send_exit(redis_port->broker, caf::exit_reason::user_shutdown);
+        self->wait_for(redis_port->broker);
+      }
       self->send_exit(proc->supervisor, caf::exit_reason::user_shutdown);
       self->wait_for(proc->supervisor);
     }

@@ -161,6 +161,36 @@ validation validate(const node_settings& s) {
   if (s.snapshot_log_mb > (1u << 20))
     return fail("raft.snapshot-log-mb is too large (at most 1048576)");
   p.snapshot_log_bytes = s.snapshot_log_mb << 20;
+  // -- the Redis-protocol client port ------------------------------------------
+  if (s.client_port) {
+    if (*s.client_port == 0 || *s.client_port > 65535)
+      return fail("raft.client-port must be 1-65535, got " + std::to_string(*s.client_port));
+    if (*s.client_port == p.port && (s.client_host.empty() || s.client_host == p.host))
+      return fail("raft.client-port " + std::to_string(*s.client_port)
+                  + " is raft.port: the client port needs a port of its own");
+    p.client_port = static_cast<uint16_t>(*s.client_port);
+    p.client_host = s.client_host.empty() ? p.host : s.client_host;
+    p.client_password = s.client_password;
+    auto at_least_one = [&](const char* name, uint64_t v) {
+      return v == 0 ? std::string{"raft."} + name + " must be at least 1" : std::string{};
+    };
+    for (auto [name, v] : {std::pair{"client-max-clients", s.client_max_clients},
+                           std::pair{"client-max-pipeline", s.client_max_pipeline},
+                           std::pair{"client-max-bulk", s.client_max_bulk},
+                           std::pair{"client-max-inline", s.client_max_inline},
+                           std::pair{"client-max-multibulk", s.client_max_multibulk}})
+      if (auto why = at_least_one(name, v); !why.empty())
+        return fail(why);
+    if (s.client_max_bulk > (512ull << 20))
+      return fail("raft.client-max-bulk is too large (at most 536870912, Redis's own limit)");
+    p.client_max_clients = s.client_max_clients;
+    p.client_max_pipeline = s.client_max_pipeline;
+    p.client_max_bulk = s.client_max_bulk;
+    p.client_max_inline = s.client_max_inline;
+    p.client_max_multibulk = s.client_max_multibulk;
+  } else if (!s.client_password.empty() || !s.client_host.empty()) {
+    return fail("raft.client-password and raft.client-host need raft.client-port");
+  }
   // -- timing -----------------------------------------------------------------
   auto tick = s.tick_ms;
   auto min = s.election_timeout_min_ms;
@@ -246,6 +276,15 @@ raft_node_config::raft_node_config() {
     .add(cluster_id_, "cluster-id", "the cluster's name (default caf-raft)")
     .add(snapshot_entries_, "snapshot-entries", "snapshot every N applied entries")
     .add(snapshot_log_mb_, "snapshot-log-mb", "... or once the log holds N MiB")
+    .add(client_port_, "client-port", "Redis-protocol client port (off if unset)")
+    .add(client_host_, "client-host", "address of the client port (default: host)")
+    .add(client_password_, "client-password", "password for AUTH on the client port")
+    .add(client_max_clients_, "client-max-clients", "client connections at once (1000)")
+    .add(client_max_pipeline_, "client-max-pipeline",
+         "unanswered commands per client connection (1024)")
+    .add(client_max_bulk_, "client-max-bulk", "longest bulk string, bytes (16 MiB)")
+    .add(client_max_inline_, "client-max-inline", "longest inline command, bytes (65536)")
+    .add(client_max_multibulk_, "client-max-multibulk", "most arguments per command (1048576)")
     .add(election_timeout_min_, "election-timeout-min", "ms, default 150")
     .add(election_timeout_max_, "election-timeout-max",
          "ms, default 300 (timeouts are drawn from [min, max))")
@@ -284,6 +323,15 @@ node_settings raft_node_config::settings() const {
   s.cluster_id = cluster_id_;
   s.snapshot_entries = snapshot_entries_;
   s.snapshot_log_mb = snapshot_log_mb_;
+  if (caf::get_if(&content, "raft.client-port") != nullptr)
+    s.client_port = client_port_;
+  s.client_host = client_host_;
+  s.client_password = client_password_;
+  s.client_max_clients = client_max_clients_;
+  s.client_max_pipeline = client_max_pipeline_;
+  s.client_max_bulk = client_max_bulk_;
+  s.client_max_inline = client_max_inline_;
+  s.client_max_multibulk = client_max_multibulk_;
   s.election_timeout_min_ms = election_timeout_min_;
   s.election_timeout_max_ms = election_timeout_max_;
   s.heartbeat_interval_ms = heartbeat_interval_;

@@ -27,6 +27,18 @@
 //   snapshot-entries      write a snapshot every this many applied entries,
 //                         default 100000 (0: only by size or on request)
 //   snapshot-log-mb       ... or once the log holds this many MiB, default 64
+//   client-port           the Redis-protocol client port (RESP2: redis-cli
+//                         and every Redis client library); off if unset
+//   client-host           address of the client port, default: host
+//   client-password       the password AUTH asks for; none if empty (put
+//                         it in the config file: a command line shows in ps)
+//   client-max-clients    connections at once, default 1000
+//   client-max-pipeline   unanswered commands per connection before its
+//                         input is left unread, default 1024
+//   client-max-bulk       longest bulk string (key or value), bytes,
+//                         default 16777216 (16 MiB)
+//   client-max-inline     longest inline command, bytes, default 65536
+//   client-max-multibulk  most arguments in one command, default 1048576
 //   election-timeout-min  ms, default 150
 //   election-timeout-max  ms, default 300; above the minimum
 //   heartbeat-interval    ms, default 50; at most election-timeout-min / 3
@@ -65,6 +77,14 @@ struct node_settings {
   std::string cluster_id = "caf-raft";
   uint64_t snapshot_entries = 100'000;
   uint64_t snapshot_log_mb = 64;
+  std::optional<uint64_t> client_port;
+  std::string client_host;
+  std::string client_password;
+  uint64_t client_max_clients = 1000;
+  uint64_t client_max_pipeline = 1024;
+  uint64_t client_max_bulk = 16 * 1024 * 1024;
+  uint64_t client_max_inline = 64 * 1024;
+  uint64_t client_max_multibulk = 1024 * 1024;
   uint64_t election_timeout_min_ms = 150;
   uint64_t election_timeout_max_ms = 300;
   uint64_t heartbeat_interval_ms = 50;
@@ -87,6 +107,15 @@ struct node_plan {
   std::string cluster_id;
   uint64_t snapshot_entries = 100'000;
   uint64_t snapshot_log_bytes = 64ull << 20;
+  /// The Redis-protocol client port (0: off) and its settings.
+  uint16_t client_port = 0;
+  std::string client_host;
+  std::string client_password;
+  uint64_t client_max_clients = 1000;
+  uint64_t client_max_pipeline = 1024;
+  uint64_t client_max_bulk = 16 * 1024 * 1024;
+  uint64_t client_max_inline = 64 * 1024;
+  uint64_t client_max_multibulk = 1024 * 1024;
   std::chrono::milliseconds tick{10};
   int election_ticks = 15;
   int election_ticks_max = 30;
@@ -143,6 +172,14 @@ private:
   std::string cluster_id_ = "caf-raft";
   uint64_t snapshot_entries_ = 100'000;
   uint64_t snapshot_log_mb_ = 64;
+  uint16_t client_port_ = 0;
+  std::string client_host_;
+  std::string client_password_;
+  uint64_t client_max_clients_ = 1000;
+  uint64_t client_max_pipeline_ = 1024;
+  uint64_t client_max_bulk_ = 16 * 1024 * 1024;
+  uint64_t client_max_inline_ = 64 * 1024;
+  uint64_t client_max_multibulk_ = 1024 * 1024;
   uint64_t election_timeout_min_ = 150;
   uint64_t election_timeout_max_ = 300;
   uint64_t heartbeat_interval_ = 50;

@@ -287,6 +287,8 @@ std::vector<std::string> test_cluster::args(node_id id) const {
     a.push_back("--raft.peers=" + peers);
   }
   a.insert(a.end(), extra_args.begin(), extra_args.end());
+  if (auto i = node_args.find(id); i != node_args.end())
+    a.insert(a.end(), i->second.begin(), i->second.end());
   return a;
 }
 
@@ -386,6 +388,7 @@ std::optional<client_reply> test_cluster::until_definite(node_id via, const kv_c
       switch (last->status) {
         case reply_status::not_leader:
         case reply_status::unavailable:
+        case reply_status::no_quorum:
         case reply_status::unknown:
           return false; // an election or a restart in progress: try again
         default:

@@ -169,6 +169,8 @@ public:
 
   /// Extra arguments for every start (e.g. a config file).
   std::vector<std::string> extra_args;
+  /// Extra arguments for the starts of one node (e.g. its client port).
+  std::map<node_id, std::vector<std::string>> node_args;
 
 private:
   std::vector<std::string> args(node_id id) const;
