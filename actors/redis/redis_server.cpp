@@ -25,6 +25,11 @@ struct connection {
   explicit connection(const resp_limits& limits) : parser(limits) {}
   resp_parser parser;
   session sess;
+  /// Unique per connection. CAF 0.17 names a connection by its socket, and
+  /// the kernel hands a closed socket's number to the next connection: an
+  /// answer still on its way for a closed connection must not be written
+  /// to the new one that took its handle (found by the fuzz test).
+  uint64_t serial = 0;
   /// Sequence number of the next request, and of the next reply to write.
   uint64_t next_seq = 0;
   uint64_t next_out = 0;
@@ -45,7 +50,7 @@ struct server_state {
   redis_server_options opts;
   command_settings settings;
   std::map<caf::io::connection_handle, connection> conns;
-  uint64_t next_client_id = 0;
+  uint64_t next_client_id = 0; // also the connections' serials
 };
 
 using state_ptr = std::shared_ptr<server_state>;
@@ -57,11 +62,12 @@ void log(const state_ptr& st, const std::string& line) {
 
 void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl);
 
-/// Stores the reply numbered `seq` and writes what can be written.
+/// Stores the reply numbered `seq` of connection `serial` and writes what
+/// can be written.
 void deliver(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl,
-             uint64_t seq, std::string bytes) {
+             uint64_t serial, uint64_t seq, std::string bytes) {
   auto i = st->conns.find(hdl);
-  if (i == st->conns.end())
+  if (i == st->conns.end() || i->second.serial != serial)
     return; // the client went away; its answer goes nowhere
   i->second.ready.emplace(seq, std::move(bytes));
   pump(self, st, hdl);
@@ -71,6 +77,7 @@ void deliver(caf::io::broker* self, const state_ptr& st, caf::io::connection_han
 void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl,
               connection& c, const std::vector<std::string>& args) {
   auto seq = c.next_seq++;
+  auto serial = c.serial;
   auto a = interpret(args, c.sess, st->settings);
   switch (a.what) {
     case action::kind::reply:
@@ -85,11 +92,12 @@ void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_ha
       auto cmd = a.cmd; // kept for the no-answer reply
       self->request(st->target, st->opts.request_timeout, std::move(a.cmd))
         .then(
-          [self, st, hdl, seq, shape](client_reply& r) {
-            deliver(self, st, hdl, seq, render(shape, r));
+          [self, st, hdl, serial, seq, shape](client_reply& r) {
+            deliver(self, st, hdl, serial, seq, render(shape, r));
           },
-          [self, st, hdl, seq, cmd](caf::error& e) {
-            deliver(self, st, hdl, seq, render_no_answer(cmd, self->system().render(e)));
+          [self, st, hdl, serial, seq, cmd](caf::error& e) {
+            deliver(self, st, hdl, serial, seq,
+                    render_no_answer(cmd, self->system().render(e)));
           });
       return;
     }
@@ -97,15 +105,15 @@ void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_ha
       auto section = a.section;
       self->request(st->target, st->opts.request_timeout, status_atom::value)
         .then(
-          [self, st, hdl, seq, section](node_status& s) {
-            deliver(self, st, hdl, seq,
+          [self, st, hdl, serial, seq, section](node_status& s) {
+            deliver(self, st, hdl, serial, seq,
                     render_info(section, s, st->settings, st->conns.size()));
           },
-          [self, st, hdl, seq](caf::error& e) {
+          [self, st, hdl, serial, seq](caf::error& e) {
             std::string out;
             append_error(out, "TRYAGAIN the node's status is unavailable ("
                                 + self->system().render(e) + ")");
-            deliver(self, st, hdl, seq, std::move(out));
+            deliver(self, st, hdl, serial, seq, std::move(out));
           });
       return;
     }
@@ -192,8 +200,12 @@ caf::behavior redis_broker(caf::io::broker* self, state_ptr st) {
                   + std::to_string(st->opts.max_clients) + " reached)");
         return;
       }
+      // A handle still in the table is a socket number the kernel reused
+      // before its close reached us: that connection is gone.
+      st->conns.erase(m.handle);
       auto [i, added] = st->conns.try_emplace(m.handle, st->opts.limits);
-      i->second.sess.client_id = ++st->next_client_id;
+      i->second.serial = ++st->next_client_id;
+      i->second.sess.client_id = i->second.serial;
       i->second.sess.authenticated = st->settings.password.empty();
       self->configure_read(m.handle, caf::io::receive_policy::at_most(read_chunk));
     },
