@@ -2,7 +2,9 @@
 // loopback, run through the failure scenarios and narrated with timings:
 //
 //   1. bootstrap and election
-//   2. writes through the client library
+//   2. writes through the client library, and through the Redis port (what
+//      redis-cli and every Redis client library speak): a SET through a
+//      follower, read back from the leader
 //   3. kill -9 of the leader: time to a new leader and to the next
 //      acknowledged write; the manager's supervision restarts the process
 //   4. a partition into a minority (with the leader) and a majority: the
@@ -21,6 +23,12 @@
 // machine and for illustration; measured figures belong in benchmarks.
 
 #include "actors/manager/cluster_manager.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -54,6 +62,55 @@ std::string ids(const std::vector<node_id>& xs) {
   for (auto x : xs)
     out += (out.empty() ? "" : ",") + std::to_string(x);
   return "{" + out + "}";
+}
+
+/// Sends one command to a Redis port on loopback as a RESP array (what
+/// redis-cli sends) and returns the raw reply, or "" if none came within 5 s.
+std::string redis_command(uint16_t port, const std::vector<std::string>& args) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return {};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args)
+      out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) {
+      // Every reply this demo expects is one line, or a bulk header line and
+      // a data line: read until the reply is complete or the time is up.
+      auto deadline = steady_clock::now() + 5s;
+      auto complete = [&] {
+        auto first = reply.find("\r\n");
+        if (first == std::string::npos)
+          return false;
+        if (reply[0] != '$' || reply.compare(0, 3, "$-1") == 0)
+          return true;
+        return reply.find("\r\n", first + 2) != std::string::npos;
+      };
+      while (!complete() && steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0)
+          continue;
+        char buf[4096];
+        auto n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+          break;
+        reply.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return reply;
+}
+
+std::string printable(std::string s) {
+  for (std::size_t i = 0; (i = s.find("\r\n", i)) != std::string::npos;)
+    s.replace(i, 2, "\\r\\n");
+  return s;
 }
 
 /// The checks of the run; the exit code is 0 only if all held.
@@ -143,6 +200,7 @@ int run(checks& check) {
   // Small snapshot intervals, so that the node joining in step 7 is sent a
   // snapshot rather than the whole log.
   cfg.extra_args = {"--raft.snapshot-entries=50"};
+  cfg.client_ports = true; // every node also speaks RESP (redis-cli -p PORT)
   cfg.supervision.log = [](const std::string& line) { say("   [supervisor] " + line); };
   cluster_manager m{cfg};
 
@@ -176,6 +234,33 @@ int run(checks& check) {
   say("   " + std::to_string(acked) + " of 100 writes acknowledged in "
       + std::to_string(write_ms) + " ms (one at a time, each fsynced by a majority)");
   check(acked == 100, "every write is acknowledged");
+
+  // The same cluster through the Redis port of a follower and of the leader.
+  node_id follower = no_node;
+  uint16_t leader_redis = 0;
+  uint16_t follower_redis = 0;
+  for (const auto& nc : m.nodes()) {
+    if (nc.id == leader)
+      leader_redis = nc.client_port;
+    else if (follower == no_node) {
+      follower = nc.id;
+      follower_redis = nc.client_port;
+    }
+  }
+  say("   Redis ports: node " + std::to_string(leader) + " (leader) " + std::to_string(leader_redis)
+      + ", node " + std::to_string(follower) + " " + std::to_string(follower_redis)
+      + " -- try redis-cli -p " + std::to_string(follower_redis));
+  t0 = steady_clock::now();
+  auto set = redis_command(follower_redis, {"SET", "greeting", "hello from RESP"});
+  auto got = redis_command(leader_redis, {"GET", "greeting"});
+  auto key42 = redis_command(follower_redis, {"GET", "key42"});
+  say("   SET greeting through node " + std::to_string(follower) + ": " + printable(set)
+      + "; GET greeting from node " + std::to_string(leader) + ": " + printable(got)
+      + "; GET key42 (written by the C++ client): " + printable(key42) + " ("
+      + std::to_string(ms_since(t0)) + " ms)");
+  check(set == "+OK\r\n", "a SET through a follower's Redis port is acknowledged");
+  check(got == "$15\r\nhello from RESP\r\n", "the leader's Redis port reads it back");
+  check(key42 == "$7\r\nvalue42\r\n", "the Redis port reads what the C++ client wrote");
 
   // -- 3. kill -9 the leader ------------------------------------------------
   auto term = m.health_details().term;

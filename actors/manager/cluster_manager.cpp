@@ -385,6 +385,8 @@ struct cluster_manager::impl {
       "--raft.heartbeat-interval=" + ms(cfg.heartbeat_timeout),
       "--raft.log-level=" + cfg.log_level,
     };
+    if (n.cfg.client_port != 0)
+      args.push_back("--raft.client-port=" + std::to_string(n.cfg.client_port));
     args.insert(args.end(), cfg.extra_args.begin(), cfg.extra_args.end());
     return args;
   }
@@ -403,17 +405,21 @@ struct cluster_manager::impl {
 
   /// Picks ports for every node in `which` that has none.
   caf::expected<void> assign_ports(const std::vector<managed_node*>& which) {
-    std::map<std::string, std::vector<managed_node*>> by_host;
-    for (auto* n : which)
+    // One list of wanted ports per host, so that no two are picked twice.
+    std::map<std::string, std::vector<uint16_t*>> by_host;
+    for (auto* n : which) {
       if (n->cfg.raft_port == 0)
-        by_host[n->cfg.address].push_back(n);
+        by_host[n->cfg.address].push_back(&n->cfg.raft_port);
+      if (cfg.client_ports && n->cfg.client_port == 0)
+        by_host[n->cfg.address].push_back(&n->cfg.client_port);
+    }
     for (auto& [host, list] : by_host) {
       std::string error;
       auto ports = pick_free_ports(host, list.size(), error);
       if (ports.size() != list.size())
         return fail(error);
       for (std::size_t i = 0; i < list.size(); ++i)
-        list[i]->cfg.raft_port = ports[i];
+        *list[i] = ports[i];
     }
     return caf::unit;
   }

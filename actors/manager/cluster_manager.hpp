@@ -74,6 +74,9 @@ struct node_config {
   std::string address = "127.0.0.1";
   /// Its port; 0: pick a free one at launch.
   uint16_t raft_port = 0;
+  /// Its Redis-protocol client port (raft-node --raft.client-port, on
+  /// `address`); 0: none, unless cluster_config::client_ports picks one.
+  uint16_t client_port = 0;
 
   /// "host:port" (IPv6 hosts in brackets).
   std::string endpoint() const;
@@ -100,6 +103,10 @@ struct cluster_config {
   /// How long add_node(), remove_node() and transfer_leader() keep asking
   /// a busy cluster (another change pending, a new leader not ready yet).
   std::chrono::milliseconds change_timeout{15'000};
+  /// Give every launched node a Redis-protocol client port (free ports are
+  /// picked for nodes whose client_port is 0), so that redis-cli and any
+  /// Redis client library can talk to the cluster.
+  bool client_ports = false;
   /// More raft-node options for every launched node, e.g.
   /// "--raft.snapshot-entries=100" or "--raft.cluster-id=blue".
   std::vector<std::string> extra_args;

@@ -194,6 +194,7 @@ int session::cmd_init(const std::vector<std::string>& w) {
                          + ", got '" + w[1] + "'",
                        usage(spec("init")));
   auto cfg = cluster_config::local(*n);
+  cfg.client_ports = true; // redis-cli -p PORT works against every node
   if (w.size() == 3)
     cfg.data_dir = w[2];
   cfg.raft_node_binary = opts_.raft_node_binary;
@@ -213,6 +214,12 @@ int session::cmd_init(const std::vector<std::string>& w) {
                      + manager_->data_dir() + " (logs: node-<id>.log):";
   for (const auto& nc : manager_->nodes())
     text += " " + std::to_string(nc.id) + "=" + nc.endpoint();
+  std::string redis;
+  for (const auto& nc : manager_->nodes())
+    if (nc.client_port != 0)
+      redis += " " + std::to_string(nc.id) + "=" + std::to_string(nc.client_port);
+  if (!redis.empty())
+    text += "\nRedis ports (redis-cli -p PORT):" + redis;
   text += leader == no_node ? "\nno leader yet after " + std::to_string(ms_since(start)) + " ms"
                             : "\nleader " + std::to_string(leader) + " elected "
                                 + std::to_string(ms_since(start)) + " ms after launch";

@@ -78,6 +78,15 @@ gateway_actor::behavior_type fake_gateway(gateway_actor::stateful_pointer<fake_g
         case kv_op::take_snapshot:
           r.status = reply_status::bad_request; // this fake has no membership
           break;
+        case kv_op::set:
+        case kv_op::del_keys:
+        case kv_op::incr_by:
+        case kv_op::mset:
+        case kv_op::mget:
+        case kv_op::exists:
+        case kv_op::dbsize:
+          r.status = reply_status::bad_request; // the client library sends none of these
+          break;
       }
       return r;
     },
