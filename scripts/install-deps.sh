@@ -6,9 +6,10 @@ set -euo pipefail
 # iproute2 (ip) and nftables (nft): the netns tests build hosts in network
 # namespaces and cut them apart with nftables rules. redis-tools (redis-cli,
 # redis-benchmark): the tests of the Redis-protocol client port, and the way
-# to talk to a cluster from a shell.
+# to talk to a cluster from a shell; python3-redis: a Redis client library in
+# those tests.
 packages=(g++ cmake make libcaf-dev libboost-serialization-dev catch2 iproute2 nftables
-          redis-tools "$@")
+          redis-tools python3-redis "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -575,6 +575,26 @@ TEST_CASE("redis port: a protocol fuzz never disturbs well-formed clients or los
   UNSCOPED_INFO("fuzz frames sent: " << frames << ", honest writes acknowledged: " << acked);
 }
 
+TEST_CASE("redis port: a Redis client library (python3-redis) works against a follower, with AUTH",
+          "[process][redis]") {
+  redis_cluster rc{3, {"--raft.client-password=library-pw"}};
+  auto& c = rc.cluster;
+  REQUIRE(c.start_all());
+  auto leader = c.wait_for_leader(c.ids());
+  REQUIRE(leader != no_node);
+  auto via = some_follower(c, leader);
+  REQUIRE(cli_until(rc.redis_ports[via], {"SET", "warm", "up"},
+                    [](auto& o) { return !is_error(o); })
+          != "");
+  // Debian's python3, which python3-redis (scripts/install-deps.sh) is for.
+  auto r = run_program({"/usr/bin/python3", RAFT_SOURCE_DIR "/tests/process/redis_py_client.py",
+                        std::to_string(rc.redis_ports[via]), "library-pw"},
+                       60s);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "ok\n");
+}
+
 TEST_CASE("redis port: redis-benchmark -t set,get completes without errors", "[process][redis]") {
   redis_cluster rc{3};
   auto& c = rc.cluster;
