@@ -122,6 +122,58 @@ TEST_CASE("validation maps timeouts to ticks and names each problem", "[config]"
   rejects(s, "raft.log-level");
 }
 
+TEST_CASE("validation of the Redis client port's options", "[config][redis]") {
+  auto s = good_settings();
+  auto v = validate(s);
+  REQUIRE(v.plan);
+  CHECK(v.plan->client_port == 0); // off unless configured
+  s.client_port = 6379;
+  s.client_password = "pw";
+  s.client_max_pipeline = 10;
+  v = validate(s);
+  REQUIRE(v.plan);
+  CHECK(v.plan->client_port == 6379);
+  CHECK(v.plan->client_host == "127.0.0.1"); // the node's host by default
+  CHECK(v.plan->client_password == "pw");
+  CHECK(v.plan->client_max_pipeline == 10);
+  CHECK(v.plan->client_max_bulk == 16u * 1024 * 1024);
+
+  auto rejects = [](node_settings bad, const std::string& phrase) {
+    auto r = validate(bad);
+    INFO("error: " << r.error);
+    CHECK_FALSE(r.plan);
+    CHECK(r.error.find(phrase) != std::string::npos);
+  };
+  s = good_settings();
+  s.client_port = 0;
+  rejects(s, "raft.client-port must be 1-65535");
+  s.client_port = 70000;
+  rejects(s, "raft.client-port must be 1-65535");
+  s.client_port = 7001; // the node's own port
+  rejects(s, "needs a port of its own");
+  s = good_settings();
+  s.client_password = "pw";
+  rejects(s, "need raft.client-port");
+  s = good_settings();
+  s.client_host = "0.0.0.0";
+  rejects(s, "need raft.client-port");
+  s = good_settings();
+  s.client_port = 6379;
+  s.client_max_clients = 0;
+  rejects(s, "raft.client-max-clients must be at least 1");
+  s.client_max_clients = 1;
+  s.client_max_pipeline = 0;
+  rejects(s, "raft.client-max-pipeline must be at least 1");
+  s.client_max_pipeline = 1;
+  s.client_max_bulk = (512ull << 20) + 1;
+  rejects(s, "raft.client-max-bulk is too large");
+  // Another address may use the same port number.
+  s = good_settings();
+  s.client_port = 7001;
+  s.client_host = "127.0.0.2";
+  CHECK(validate(s).plan);
+}
+
 TEST_CASE("raft-node rejects bad configurations with one clear line", "[process][config]") {
   temp_dir dir;
   auto port = free_ports(1)[0];
@@ -169,6 +221,22 @@ TEST_CASE("raft-node rejects bad configurations with one clear line", "[process]
     auto r = run_with(dir, port, {});
     ::close(fd);
     check_rejected(r, "port " + std::to_string(port) + " is already in use");
+  }
+  SECTION("client port in use") {
+    auto client = free_ports(1)[0];
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(client);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    REQUIRE(::listen(fd, 1) == 0);
+    auto r = run_with(dir, port, {"--raft.client-port=" + std::to_string(client)});
+    ::close(fd);
+    check_rejected(r, "cannot open the redis port at 127.0.0.1:" + std::to_string(client));
+  }
+  SECTION("client password without a client port") {
+    check_rejected(run_with(dir, port, {"--raft.client-password=x"}), "need raft.client-port");
   }
   SECTION("unknown option") {
     check_rejected(run_with(dir, port, {"--raft.bogus=1"}), "invalid option");
