@@ -104,15 +104,27 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-/// AUTH's check: `user` must be "default" (the only user), then the password.
+/// AUTH's check: `user` (empty: AUTH with a password alone) must be
+/// "default", the only user, then the password. `accepted` says whether it
+/// passed (the session may have been authenticated before: a failed AUTH
+/// does not undo that, as in Redis).
 action authenticate(std::string_view user, std::string_view password, session& s,
-                    const command_settings& settings) {
-  if (settings.password.empty())
+                    const command_settings& settings, bool& accepted) {
+  accepted = false;
+  if (settings.password.empty()) {
+    // Redis: the default user has no password, so any password passes when
+    // the user is named; AUTH with a password alone is an error.
+    if (user == "default") {
+      accepted = true;
+      return ok();
+    }
     return error("ERR AUTH <password> called without any password configured for the "
                  "default user. Are you sure your configuration is correct?");
-  if (user != "default" || !same_secret(password, settings.password))
+  }
+  if ((user != "default" && !user.empty()) || !same_secret(password, settings.password))
     return error("WRONGPASS invalid username-password pair or user is disabled.");
   s.authenticated = true;
+  accepted = true;
   return ok();
 }
 
@@ -137,8 +149,9 @@ action hello(const std::vector<std::string>& args, session& s,
   for (; i < args.size(); ++i) {
     auto opt = lower(args[i]);
     if (opt == "auth" && i + 2 < args.size()) {
-      auto r = authenticate(args[i + 1], args[i + 2], s, settings);
-      if (!s.authenticated)
+      bool accepted = false;
+      auto r = authenticate(args[i + 1], args[i + 2], s, settings, accepted);
+      if (!accepted)
         return r;
       authenticating = true;
       i += 2;
@@ -351,8 +364,9 @@ action interpret(const std::vector<std::string>& args, session& s,
   if (name == "auth") {
     if (n > 3)
       return syntax_error();
-    return n == 2 ? authenticate("default", args[1], s, settings)
-                  : authenticate(args[1], args[2], s, settings);
+    bool accepted = false;
+    return n == 2 ? authenticate({}, args[1], s, settings, accepted)
+                  : authenticate(args[1], args[2], s, settings, accepted);
   }
   if (name == "hello")
     return hello(args, s, settings);
@@ -373,11 +387,11 @@ action interpret(const std::vector<std::string>& args, session& s,
     return ok();
   }
   if (name == "info") {
-    if (n > 2)
-      return syntax_error();
+    // Several sections may be named (Redis 7); they travel space-separated.
     action a;
     a.what = action::kind::info;
-    a.section = n == 2 ? lower(args[1]) : std::string{};
+    for (std::size_t i = 1; i < args.size(); ++i)
+      a.section += (i > 1 ? " " : "") + lower(args[i]);
     return a;
   }
   if (name == "get")
@@ -493,8 +507,19 @@ std::string render_no_answer(const kv_command& cmd, std::string_view reason) {
 
 std::string render_info(std::string_view section, const node_status& st,
                         const command_settings& settings, std::size_t clients) {
-  auto all = section.empty() || section == "all" || section == "default"
-             || section == "everything";
+  std::vector<std::string> wanted;
+  for (std::size_t i = 0; i < section.size();) {
+    auto j = section.find(' ', i);
+    if (j == std::string_view::npos)
+      j = section.size();
+    if (j > i)
+      wanted.emplace_back(section.substr(i, j - i));
+    i = j + 1;
+  }
+  auto all = wanted.empty()
+             || std::any_of(wanted.begin(), wanted.end(), [](const std::string& w) {
+                  return w == "all" || w == "default" || w == "everything";
+                });
   auto ids = [](const std::vector<node_id>& v) {
     std::string out;
     for (auto id : v)
@@ -503,7 +528,7 @@ std::string render_info(std::string_view section, const node_status& st,
   };
   std::string text;
   auto add = [&](std::string_view name, std::string body) {
-    if (!all && section != name)
+    if (!all && std::find(wanted.begin(), wanted.end(), name) == wanted.end())
       return;
     if (!text.empty())
       text += "\r\n";

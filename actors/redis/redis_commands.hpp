@@ -56,7 +56,7 @@ struct action {
   std::string reply;        ///< RESP bytes (kind reply)
   kv_command cmd;           ///< kind node
   reply_shape shape = reply_shape::ok;
-  std::string section;      ///< kind info: lower-case section name, or "" for all
+  std::string section;      ///< kind info: lower-case section names, space-separated; "" for all
   bool close_after = false; ///< QUIT: close once this reply is written
 };
 
@@ -74,8 +74,8 @@ std::string render(reply_shape shape, const client_reply& r);
 /// the outcome is unknown; a read changed nothing. `reason` says why.
 std::string render_no_answer(const kv_command& cmd, std::string_view reason);
 
-/// INFO: the sections server, clients, keyspace and raft (or just the one
-/// named; an unknown one gives an empty bulk, as in Redis).
+/// INFO: the sections server, clients, keyspace and raft (or those named,
+/// space-separated in `section`; unknown ones give nothing, as in Redis).
 std::string render_info(std::string_view section, const node_status& st,
                         const command_settings& settings, std::size_t clients);
 

@@ -6,6 +6,7 @@
 #include <caf/io/system_messages.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <memory>
@@ -39,8 +40,14 @@ struct connection {
   /// numbered close_at is written.
   bool closing = false;
   uint64_t close_at = std::numeric_limits<uint64_t>::max();
-  /// Reading is suspended (too many unanswered requests).
-  bool halted = false;
+  /// Reply bytes handed to the socket and not sent yet (the client does not
+  /// read them): past max_output_pending no more requests are parsed.
+  uint64_t unsent = 0;
+  /// The parser has the limits for a client that has not authenticated.
+  bool pre_auth_limits = false;
+  /// The largest reply of this connection so far: with large values fewer
+  /// requests are let in flight at once (see may_parse).
+  std::size_t max_reply = 0;
 
   uint64_t unanswered() const { return next_seq - next_out; }
 };
@@ -69,6 +76,7 @@ void deliver(caf::io::broker* self, const state_ptr& st, caf::io::connection_han
   auto i = st->conns.find(hdl);
   if (i == st->conns.end() || i->second.serial != serial)
     return; // the client went away; its answer goes nowhere
+  i->second.max_reply = std::max(i->second.max_reply, bytes.size());
   i->second.ready.emplace(seq, std::move(bytes));
   pump(self, st, hdl);
 }
@@ -120,16 +128,55 @@ void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_ha
   }
 }
 
-/// Parses what can be parsed, writes the replies that are due in order,
-/// closes a connection whose last reply is out, and suspends or resumes
-/// reading to keep at most max_pipeline requests unanswered.
+/// The limits of a client that must still AUTH (Redis's own since the fix of
+/// CVE-2021-32675): nobody may make the node buffer much before proving who
+/// they are.
+resp_limits pre_auth(const resp_limits& full) {
+  resp_limits l = full;
+  l.max_bulk = std::min<std::size_t>(l.max_bulk, 16 * 1024);
+  l.max_multibulk = std::min<std::size_t>(l.max_multibulk, 10);
+  return l;
+}
+
+/// Requests in flight for a connection that has had no reply yet (its
+/// reply sizes are unknown): a slow start, so that a first burst of reads
+/// of large values cannot make the node build gigabytes of replies at once.
+constexpr std::size_t first_flight = 32;
+
+/// Whether `c` may take another request now: not closing, its client reads
+/// its replies, and fewer than max_pipeline unanswered -- fewer still while
+/// its reply sizes are unknown or once it has had large replies, so that the
+/// answers in flight stay near max_output_pending bytes (at least one
+/// request is always let through).
+bool may_parse(const state_ptr& st, const connection& c) {
+  if (c.closing || c.unsent >= st->opts.max_output_pending)
+    return false;
+  auto cap = c.max_reply == 0
+               ? first_flight
+               : std::max<std::size_t>(1, st->opts.max_output_pending / c.max_reply);
+  return c.unanswered() < std::min(st->opts.max_pipeline, cap);
+}
+
+/// Closes `hdl` at once, dropping whatever it still had to send or receive.
+void drop(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl,
+          const std::string& why) {
+  log(st, "redis port: closed a connection: " + why);
+  self->close(hdl);
+  st->conns.erase(hdl);
+}
+
+/// Parses what can be parsed, writes the replies that are due in order, and
+/// closes a connection whose last reply is out. The socket is always read
+/// (CAF 0.17's halt/trigger cannot be toggled safely within one event-loop
+/// round); while a connection may not take requests (may_parse), its input
+/// waits in the parser, up to max_query_buffer bytes.
 void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl) {
   for (;;) {
     auto i = st->conns.find(hdl);
     if (i == st->conns.end())
       return;
     auto& c = i->second;
-    while (!c.closing && c.unanswered() < st->opts.max_pipeline) {
+    while (may_parse(st, c)) {
       auto r = c.parser.next();
       if (r.status == parse_status::need_more)
         break;
@@ -144,6 +191,19 @@ void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle
         break;
       }
       dispatch(self, st, hdl, c, r.args);
+      if (c.pre_auth_limits && c.sess.authenticated) {
+        c.parser.set_limits(st->opts.limits);
+        c.pre_auth_limits = false;
+      }
+    }
+    if (!c.closing && c.parser.buffered() > st->opts.max_query_buffer) {
+      // A request that large, or that much input while the connection may
+      // not take requests: Redis closes such a client (query buffer limit).
+      drop(self, st, hdl,
+           "more than " + std::to_string(st->opts.max_query_buffer)
+             + " bytes of requests buffered (a request too large, or a client that sends "
+               "without reading its replies)");
+      return;
     }
     std::string out;
     bool last_written = false;
@@ -158,6 +218,7 @@ void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle
     if (!out.empty()) {
       self->write(hdl, out.size(), out.data());
       self->flush(hdl);
+      c.unsent += out.size(); // until the socket reports (data_transferred_msg)
     }
     if (last_written) {
       // The socket sends what is buffered before the FIN.
@@ -165,16 +226,8 @@ void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle
       st->conns.erase(i);
       return;
     }
-    bool full = c.unanswered() >= st->opts.max_pipeline;
-    if (full && !c.halted) {
-      self->halt(hdl);
-      c.halted = true;
-    } else if (!full && c.halted) {
-      self->trigger(hdl);
-      c.halted = false;
-    }
     // Writing made room and requests may still wait in the parser's buffer.
-    if (!out.empty() && !full && !c.closing && c.parser.buffered() > 0)
+    if (!out.empty() && may_parse(st, c) && c.parser.buffered() > 0)
       continue;
     return;
   }
@@ -207,7 +260,14 @@ caf::behavior redis_broker(caf::io::broker* self, state_ptr st) {
       i->second.serial = ++st->next_client_id;
       i->second.sess.client_id = i->second.serial;
       i->second.sess.authenticated = st->settings.password.empty();
+      if (!i->second.sess.authenticated) {
+        i->second.parser.set_limits(pre_auth(st->opts.limits));
+        i->second.pre_auth_limits = true;
+      }
       self->configure_read(m.handle, caf::io::receive_policy::at_most(read_chunk));
+      // Reports of what the socket sent: how much of the replies the client
+      // has not taken yet.
+      self->ack_writes(m.handle, true);
     },
     [self, st](caf::io::new_data_msg& m) {
       auto i = st->conns.find(m.handle);
@@ -215,6 +275,15 @@ caf::behavior redis_broker(caf::io::broker* self, state_ptr st) {
         return; // input after QUIT or a protocol error is ignored
       i->second.parser.feed(m.buf.data(), m.buf.size());
       pump(self, st, m.handle);
+    },
+    [self, st](const caf::io::data_transferred_msg& m) {
+      auto i = st->conns.find(m.handle);
+      if (i == st->conns.end())
+        return;
+      bool was_blocked = i->second.unsent >= st->opts.max_output_pending;
+      i->second.unsent = m.remaining;
+      if (was_blocked && i->second.unsent < st->opts.max_output_pending)
+        pump(self, st, m.handle); // the client reads again: take its requests
     },
     [st](const caf::io::connection_closed_msg& m) { st->conns.erase(m.handle); },
     [self, st](const caf::io::acceptor_closed_msg&) {

@@ -12,10 +12,23 @@
 //
 // Limits (all in redis_server_options): the parser's (bulk, inline and
 // multibulk lengths: a protocol error is answered, then the connection is
-// closed, as Redis does); at most `max_pipeline` unanswered commands per
-// connection (further input stays unread in the socket until answers go
-// out -- backpressure, not an error); at most `max_clients` connections
-// (the next one is told "max number of clients reached" and closed).
+// closed, as Redis does; before AUTH, when a password is set, bulks of at
+// most 16 KiB and 10 arguments, as in Redis); at most `max_pipeline`
+// unanswered commands per connection, and no new ones while more than
+// `max_output_pending` reply bytes wait for the client to read them (the
+// input waits in the parser meanwhile -- backpressure, not an error); at most
+// `max_query_buffer` bytes of input buffered per connection (past it the
+// connection is closed, like Redis's query buffer limit: a request that
+// large, or a client that sends and never reads); at most `max_clients`
+// connections (the next one is told "max number of clients reached" and
+// closed).
+//
+// Fewer of a connection's requests are let in flight at once than
+// max_pipeline while its reply sizes are unknown (32, until its first reply)
+// and once it has had large replies (about max_output_pending bytes' worth
+// of its largest reply). A connection's memory is therefore bounded by
+// max_query_buffer, plus max_output_pending, plus the answers in flight:
+// about max_output_pending bytes once it has had a reply, 32 replies before.
 
 #include "actors/redis/redis_commands.hpp"
 #include "actors/redis/resp.hpp"
@@ -40,8 +53,13 @@ struct redis_server_options {
   /// AUTH's password; empty: none needed.
   std::string password;
   resp_limits limits;
-  /// Unanswered commands per connection before its input is left unread.
+  /// Unanswered commands per connection before its further requests wait.
   std::size_t max_pipeline = 1024;
+  /// Reply bytes a client may leave unread before its further requests wait.
+  std::size_t max_output_pending = 4 * 1024 * 1024;
+  /// Input bytes buffered per connection (a partial request, or requests
+  /// waiting) before the connection is closed. At least limits.max_bulk.
+  std::size_t max_query_buffer = 64 * 1024 * 1024;
   /// Connections at once.
   std::size_t max_clients = 1000;
   /// How long to wait for the node's answer to one command. Longer than the

@@ -66,6 +66,10 @@ public:
   /// is to be closed after replying it.
   parse_result next();
 
+  /// Replaces the limits; they hold from the next check on (a connection
+  /// that authenticates gets the full limits from its next request).
+  void set_limits(const resp_limits& limits) { limits_ = limits; }
+
   /// Bytes fed that belong to no command returned yet: those of a partial
   /// request plus those not looked at. 0 at a request boundary; 0 after an
   /// error (the rest of the stream is dropped).

@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
       ro.limits.max_bulk = plan.client_max_bulk;
       ro.limits.max_inline = plan.client_max_inline;
       ro.limits.max_multibulk = plan.client_max_multibulk;
+      ro.max_query_buffer = plan.client_max_query_buffer;
       if (plan.level != log_level::quiet)
         ro.log = [prefix](const std::string& line) { log_line(prefix, line); };
       auto started = redis::start_redis_server(

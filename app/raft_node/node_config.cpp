@@ -188,6 +188,12 @@ validation validate(const node_settings& s) {
     p.client_max_bulk = s.client_max_bulk;
     p.client_max_inline = s.client_max_inline;
     p.client_max_multibulk = s.client_max_multibulk;
+    if (s.client_max_query_buffer < s.client_max_bulk + 65536)
+      return fail("raft.client-max-query-buffer (" + std::to_string(s.client_max_query_buffer)
+                  + ") must be at least raft.client-max-bulk + 65536 ("
+                  + std::to_string(s.client_max_bulk + 65536)
+                  + "): a request with the longest bulk must fit");
+    p.client_max_query_buffer = s.client_max_query_buffer;
   } else if (!s.client_password.empty() || !s.client_host.empty()) {
     return fail("raft.client-password and raft.client-host need raft.client-port");
   }
@@ -285,6 +291,8 @@ raft_node_config::raft_node_config() {
     .add(client_max_bulk_, "client-max-bulk", "longest bulk string, bytes (16 MiB)")
     .add(client_max_inline_, "client-max-inline", "longest inline command, bytes (65536)")
     .add(client_max_multibulk_, "client-max-multibulk", "most arguments per command (1048576)")
+    .add(client_max_query_buffer_, "client-max-query-buffer",
+         "input bytes buffered per client connection (64 MiB)")
     .add(election_timeout_min_, "election-timeout-min", "ms, default 150")
     .add(election_timeout_max_, "election-timeout-max",
          "ms, default 300 (timeouts are drawn from [min, max))")
@@ -332,6 +340,7 @@ node_settings raft_node_config::settings() const {
   s.client_max_bulk = client_max_bulk_;
   s.client_max_inline = client_max_inline_;
   s.client_max_multibulk = client_max_multibulk_;
+  s.client_max_query_buffer = client_max_query_buffer_;
   s.election_timeout_min_ms = election_timeout_min_;
   s.election_timeout_max_ms = election_timeout_max_;
   s.heartbeat_interval_ms = heartbeat_interval_;

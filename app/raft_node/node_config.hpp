@@ -39,6 +39,9 @@
 //                         default 16777216 (16 MiB)
 //   client-max-inline     longest inline command, bytes, default 65536
 //   client-max-multibulk  most arguments in one command, default 1048576
+//   client-max-query-buffer  input bytes buffered per connection before it
+//                         is closed, default 67108864 (64 MiB); at least
+//                         client-max-bulk + 65536
 //   election-timeout-min  ms, default 150
 //   election-timeout-max  ms, default 300; above the minimum
 //   heartbeat-interval    ms, default 50; at most election-timeout-min / 3
@@ -85,6 +88,7 @@ struct node_settings {
   uint64_t client_max_bulk = 16 * 1024 * 1024;
   uint64_t client_max_inline = 64 * 1024;
   uint64_t client_max_multibulk = 1024 * 1024;
+  uint64_t client_max_query_buffer = 64 * 1024 * 1024;
   uint64_t election_timeout_min_ms = 150;
   uint64_t election_timeout_max_ms = 300;
   uint64_t heartbeat_interval_ms = 50;
@@ -116,6 +120,7 @@ struct node_plan {
   uint64_t client_max_bulk = 16 * 1024 * 1024;
   uint64_t client_max_inline = 64 * 1024;
   uint64_t client_max_multibulk = 1024 * 1024;
+  uint64_t client_max_query_buffer = 64 * 1024 * 1024;
   std::chrono::milliseconds tick{10};
   int election_ticks = 15;
   int election_ticks_max = 30;
@@ -180,6 +185,7 @@ private:
   uint64_t client_max_bulk_ = 16 * 1024 * 1024;
   uint64_t client_max_inline_ = 64 * 1024;
   uint64_t client_max_multibulk_ = 1024 * 1024;
+  uint64_t client_max_query_buffer_ = 64 * 1024 * 1024;
   uint64_t election_timeout_min_ = 150;
   uint64_t election_timeout_max_ = 300;
   uint64_t heartbeat_interval_ = 50;

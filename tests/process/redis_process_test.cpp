@@ -459,6 +459,112 @@ TEST_CASE("redis port: pipelined commands are answered in order, beyond the pipe
   writer.join();
   CHECK(got.size() == expected.size());
   CHECK(got == expected);
+  // The connection still takes commands after the burst (it once stopped
+  // reading for good after a pipeline deeper than the limit).
+  REQUIRE(conn.send("PING\r\n"));
+  CHECK(conn.receive_until("+PONG\r\n", 5s) == "+PONG\r\n");
+  // And a second burst, sent in small writes.
+  std::string again;
+  std::string want;
+  for (int i = 0; i < 200; ++i) {
+    again += "ECHO e" + std::to_string(i) + "\r\n";
+    want += "$" + std::to_string(1 + std::to_string(i).size()) + "\r\ne" + std::to_string(i)
+            + "\r\n";
+  }
+  for (std::size_t off = 0; off < again.size(); off += 7)
+    REQUIRE(conn.send(again.substr(off, 7)));
+  CHECK(conn.receive(want.size(), 20s) == want);
+}
+
+TEST_CASE("redis port: a client that never reads its replies cannot make the node buffer them",
+          "[process][redis]") {
+  // Values of 512 KiB; the client pipelines thousands of GETs of them and
+  // reads nothing. Unbounded, the node would hold gigabytes of replies.
+  redis_cluster rc{3, {"--raft.client-max-bulk=1048576",
+                       "--raft.client-max-query-buffer=2097152"}};
+  auto& c = rc.cluster;
+  REQUIRE(c.start_all());
+  auto leader = c.wait_for_leader(c.ids());
+  REQUIRE(leader != no_node);
+  auto p = rc.redis_ports[leader];
+  std::string big(512 * 1024, 'v');
+  {
+    raw_connection setter{p};
+    REQUIRE(setter.connected());
+    REQUIRE(setter.send(resp_command({"SET", "big", big})));
+    REQUIRE(setter.receive_until("+OK\r\n", 10s) == "+OK\r\n");
+  }
+  // The peak resident memory of the leader's process so far (VmHWM).
+  auto rss_kib = [&](node_id id) {
+    std::istringstream in{read_file("/proc/" + std::to_string(c.pid(id)) + "/status")};
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmHWM:", 0) == 0)
+        return std::stol(line.substr(6));
+    return -1L;
+  };
+  auto before = rss_kib(leader);
+  raw_connection hog{p};
+  REQUIRE(hog.connected());
+  // 4,000 GETs (4,000 x 512 KiB = 2 GiB of replies), 100 at a time: the
+  // node stops taking them once the unread replies pass its limit (4 MiB),
+  // and the rest wait in its query buffer.
+  std::string hundred;
+  for (int i = 0; i < 100; ++i)
+    hundred += resp_command({"GET", "big"});
+  bool send_failed = false;
+  for (int i = 0; i < 40 && !send_failed; ++i)
+    send_failed = !hog.send(hundred);
+  // Then requests that do not fit the 2 MiB query buffer while it waits.
+  auto filler = resp_command({"SET", "filler", std::string(900 * 1024, 'f')});
+  for (int i = 0; i < 4 && !send_failed; ++i)
+    send_failed = !hog.send(filler);
+  // Meanwhile others are served.
+  CHECK(cli(rc.redis_ports[leader], {"PING"}) == "PONG");
+  // The waiting requests passed the query buffer limit: the node closed the
+  // connection (the unread replies are discarded).
+  CHECK(wait_until(
+    [&] {
+      return c.output(leader).find("closed a connection: more than 2097152 bytes")
+             != std::string::npos;
+    },
+    20s));
+  auto peak = rss_kib(leader);
+  INFO("leader peak RSS before the hog " << before << " KiB, after it " << peak << " KiB");
+  CHECK(peak - before < 100 * 1024); // far below the 2 GiB the replies would take
+  auto read_back = cli_until(rc.redis_ports[leader], {"GET", "big"},
+                             [](auto& o) { return !is_error(o); });
+  INFO("GET big answered " << read_back.substr(0, 200));
+  CHECK(read_back.size() == big.size() + 2);
+}
+
+TEST_CASE("redis port: before AUTH only small requests are buffered", "[process][redis]") {
+  redis_cluster rc{3, {"--raft.client-password=pw"}};
+  auto& c = rc.cluster;
+  REQUIRE(c.start_all());
+  REQUIRE(c.wait_for_leader(c.ids()) != no_node);
+  auto p = rc.redis_ports[1];
+  {
+    raw_connection conn{p};
+    REQUIRE(conn.connected());
+    REQUIRE(conn.send("*2\r\n$4\r\nECHO\r\n$100000\r\n"));
+    CHECK(conn.receive_until("\r\n", 5s) == "-ERR Protocol error: invalid bulk length\r\n");
+    CHECK(conn.closed_by_peer(5s));
+  }
+  {
+    raw_connection conn{p};
+    REQUIRE(conn.connected());
+    REQUIRE(conn.send("*11\r\n"));
+    CHECK(conn.receive_until("\r\n", 5s) == "-ERR Protocol error: invalid multibulk length\r\n");
+  }
+  {
+    // After AUTH the full limits hold.
+    raw_connection conn{p};
+    REQUIRE(conn.connected());
+    std::string value(100000, 'x');
+    REQUIRE(conn.send(resp_command({"AUTH", "pw"}) + resp_command({"ECHO", value})));
+    auto want = "+OK\r\n$100000\r\n" + value + "\r\n";
+    CHECK(conn.receive(want.size(), 10s) == want);
+  }
 }
 
 TEST_CASE("redis port: a protocol fuzz never disturbs well-formed clients or loses writes",

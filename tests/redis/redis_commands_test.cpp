@@ -173,9 +173,17 @@ TEST_CASE("redis commands: AUTH guards every command but AUTH, PING, HELLO and Q
   session t;
   CHECK(now({"AUTH", "default", "s3cret"}, t, settings) == "+OK\r\n");
 
+  // A failed AUTH after a good one leaves the session authenticated (Redis).
+  CHECK(now({"AUTH", "wrong"}, t, settings).rfind("-WRONGPASS", 0) == 0);
+  CHECK(t.authenticated);
+
+  // Without a password: AUTH with the password alone is an error, with the
+  // default user named any password passes (the default user has none).
   session none;
   CHECK(now({"AUTH", "x"}, none).rfind("-ERR AUTH <password> called without any password", 0)
         == 0);
+  CHECK(now({"AUTH", "default", "x"}, none) == "+OK\r\n");
+  CHECK(now({"AUTH", "other", "x"}, none).rfind("-ERR AUTH <password>", 0) == 0);
 }
 
 TEST_CASE("redis commands: HELLO answers as Redis does for protocol 2, with AUTH and SETNAME",
@@ -202,6 +210,9 @@ TEST_CASE("redis commands: HELLO answers as Redis does for protocol 2, with AUTH
         == 0);
   CHECK(t.authenticated);
   CHECK(t.name == "app");
+  // A wrong password in HELLO is refused even on an authenticated session.
+  CHECK(now({"HELLO", "2", "AUTH", "default", "bad"}, t, settings)
+        == "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
 }
 
 TEST_CASE("redis commands: what client libraries send on connect is accepted", "[redis][commands]") {
@@ -269,6 +280,14 @@ TEST_CASE("redis commands: INFO asks the node and renders the raft section", "[r
   CHECK(all.find("connected_clients:5") != std::string::npos);
   CHECK(all.find("db0:keys=12,expires=0,avg_ttl=0") != std::string::npos);
   CHECK(render_info("nosuch", st, settings, 5) == "$0\r\n\r\n");
+  // Several sections at once (Redis 7).
+  auto two = run({"INFO", "Raft", "keyspace"}, s);
+  REQUIRE(two.what == action::kind::info);
+  CHECK(two.section == "raft keyspace");
+  auto both = render_info(two.section, st, settings, 5);
+  CHECK(both.find("# Raft") != std::string::npos);
+  CHECK(both.find("# Keyspace") != std::string::npos);
+  CHECK(both.find("# Server") == std::string::npos);
   // The bulk's length matches its body.
   auto header_end = all.find("\r\n");
   CHECK(std::stoul(all.substr(1, header_end - 1)) == all.size() - header_end - 4);
