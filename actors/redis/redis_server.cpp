@@ -48,6 +48,8 @@ struct connection {
   /// The largest reply of this connection so far: with large values fewer
   /// requests are let in flight at once (see may_parse).
   std::size_t max_reply = 0;
+  /// Bytes of the requests sent to the node and not answered yet.
+  std::size_t inflight_bytes = 0;
 
   uint64_t unanswered() const { return next_seq - next_out; }
 };
@@ -72,10 +74,11 @@ void pump(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle
 /// Stores the reply numbered `seq` of connection `serial` and writes what
 /// can be written.
 void deliver(caf::io::broker* self, const state_ptr& st, caf::io::connection_handle hdl,
-             uint64_t serial, uint64_t seq, std::string bytes) {
+             uint64_t serial, uint64_t seq, std::string bytes, std::size_t request_bytes = 0) {
   auto i = st->conns.find(hdl);
   if (i == st->conns.end() || i->second.serial != serial)
     return; // the client went away; its answer goes nowhere
+  i->second.inflight_bytes -= std::min(i->second.inflight_bytes, request_bytes);
   i->second.max_reply = std::max(i->second.max_reply, bytes.size());
   i->second.ready.emplace(seq, std::move(bytes));
   pump(self, st, hdl);
@@ -97,15 +100,19 @@ void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_ha
       return;
     case action::kind::node: {
       auto shape = a.shape;
+      std::size_t size = a.cmd.key.size() + a.cmd.value.size() + a.cmd.expected.size();
+      for (const auto& arg : a.cmd.args)
+        size += arg.size();
+      c.inflight_bytes += size;
       auto cmd = a.cmd; // kept for the no-answer reply
       self->request(st->target, st->opts.request_timeout, std::move(a.cmd))
         .then(
-          [self, st, hdl, serial, seq, shape](client_reply& r) {
-            deliver(self, st, hdl, serial, seq, render(shape, r));
+          [self, st, hdl, serial, seq, shape, size](client_reply& r) {
+            deliver(self, st, hdl, serial, seq, render(shape, r), size);
           },
-          [self, st, hdl, serial, seq, cmd](caf::error& e) {
+          [self, st, hdl, serial, seq, cmd, size](caf::error& e) {
             deliver(self, st, hdl, serial, seq,
-                    render_no_answer(cmd, self->system().render(e)));
+                    render_no_answer(cmd, self->system().render(e)), size);
           });
       return;
     }
@@ -144,12 +151,14 @@ resp_limits pre_auth(const resp_limits& full) {
 constexpr std::size_t first_flight = 32;
 
 /// Whether `c` may take another request now: not closing, its client reads
-/// its replies, and fewer than max_pipeline unanswered -- fewer still while
+/// its replies, less than max_inflight_bytes of its requests with the node,
+/// and fewer than max_pipeline unanswered -- fewer still while
 /// its reply sizes are unknown or once it has had large replies, so that the
 /// answers in flight stay near max_output_pending bytes (at least one
 /// request is always let through).
 bool may_parse(const state_ptr& st, const connection& c) {
-  if (c.closing || c.unsent >= st->opts.max_output_pending)
+  if (c.closing || c.unsent >= st->opts.max_output_pending
+      || c.inflight_bytes >= st->opts.max_inflight_bytes)
     return false;
   auto cap = c.max_reply == 0
                ? first_flight

@@ -57,6 +57,11 @@ struct redis_server_options {
   std::size_t max_pipeline = 1024;
   /// Reply bytes a client may leave unread before its further requests wait.
   std::size_t max_output_pending = 4 * 1024 * 1024;
+  /// Bytes of one connection's requests (keys and values) the node may have
+  /// at once before further ones wait: a bulk load (`redis-cli --pipe`)
+  /// goes through Raft in batches of about this size instead of all at once
+  /// (25 MB proposed in one turn starved the leader's heartbeats).
+  std::size_t max_inflight_bytes = 1024 * 1024;
   /// Input bytes buffered per connection (a partial request, or requests
   /// waiting) before the connection is closed. At least limits.max_bulk.
   std::size_t max_query_buffer = 64 * 1024 * 1024;

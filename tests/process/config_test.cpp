@@ -34,6 +34,18 @@ run_result run_with(const temp_dir& dir, uint16_t port, std::vector<std::string>
   return run_raft_node(args);
 }
 
+/// Listens on 127.0.0.1:`port` (so that nothing else can); the socket.
+int hold_port(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(port);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  return fd;
+}
+
 void check_rejected(const run_result& r, const std::string& phrase) {
   INFO("stderr: " << r.err);
   REQUIRE(r.exit_code.has_value());
@@ -211,26 +223,14 @@ TEST_CASE("raft-node rejects bad configurations with one clear line", "[process]
     check_rejected(run_with(dir, port, {"--raft.data-dir=" + file + "/data"}), "is not writable");
   }
   SECTION("port in use") {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-    REQUIRE(::listen(fd, 1) == 0);
+    int fd = hold_port(port);
     auto r = run_with(dir, port, {});
     ::close(fd);
     check_rejected(r, "port " + std::to_string(port) + " is already in use");
   }
   SECTION("client port in use") {
     auto client = free_ports(1)[0];
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(client);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-    REQUIRE(::listen(fd, 1) == 0);
+    int fd = hold_port(client);
     auto r = run_with(dir, port, {"--raft.client-port=" + std::to_string(client)});
     ::close(fd);
     check_rejected(r, "cannot open the redis port at 127.0.0.1:" + std::to_string(client));

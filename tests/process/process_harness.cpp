@@ -154,10 +154,8 @@ void child_process::kill9() {
     status_ = 128 + SIGKILL;
 }
 
-run_result run_raft_node(const std::vector<std::string>& args, ms limit) {
+run_result run_program(const std::vector<std::string>& argv, ms limit) {
   temp_dir out_dir;
-  std::vector<std::string> argv{raft_node_binary()};
-  argv.insert(argv.end(), args.begin(), args.end());
   auto out = out_dir.path() + "/out";
   auto err = out_dir.path() + "/err";
   run_result r;
@@ -168,6 +166,12 @@ run_result run_raft_node(const std::vector<std::string>& args, ms limit) {
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+run_result run_raft_node(const std::vector<std::string>& args, ms limit) {
+  std::vector<std::string> argv{raft_node_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, limit);
 }
 
 // -- test_client --------------------------------------------------------------

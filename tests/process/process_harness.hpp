@@ -82,12 +82,15 @@ private:
   std::optional<int> status_;
 };
 
-/// What a raft-node run to its end printed.
+/// What a program run to its end printed.
 struct run_result {
   std::optional<int> exit_code; // nullopt: it did not end within the limit
   std::string out;
   std::string err;
 };
+
+/// Runs `argv` (argv[0] a path) until it ends (at most `limit`).
+run_result run_program(const std::vector<std::string>& argv, ms limit = 10s);
 
 /// Runs raft-node with `args` until it ends (at most `limit`).
 run_result run_raft_node(const std::vector<std::string>& args, ms limit = 10s);

@@ -44,16 +44,16 @@ struct redis_cluster {
       a.insert(a.end(), extra.begin(), extra.end());
     }
   }
+  /// Starts every node; the leader they elect (the test fails without one).
+  node_id start() {
+    REQUIRE(cluster.start_all());
+    auto leader = cluster.wait_for_leader(cluster.ids());
+    REQUIRE(leader != no_node);
+    return leader;
+  }
   test_client client;
   test_cluster cluster;
   std::map<node_id, uint16_t> redis_ports;
-};
-
-/// What a program printed and how it ended.
-struct program_result {
-  std::optional<int> exit_code;
-  std::string out;
-  std::string err;
 };
 
 /// The path of `name` on PATH; fails the test if there is none (redis-cli
@@ -73,19 +73,10 @@ std::string program_path(const std::string& name) {
   return {};
 }
 
-program_result run_program(std::vector<std::string> argv, ms limit = 20s) {
+/// Runs a program found on PATH (see program_path).
+run_result run_tool(std::vector<std::string> argv, ms limit = 20s) {
   argv[0] = program_path(argv[0]);
-  temp_dir dir;
-  auto out = dir.path() + "/out";
-  auto err = dir.path() + "/err";
-  program_result r;
-  {
-    child_process p(argv, out, err);
-    r.exit_code = p.wait_exit(limit);
-  }
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+  return run_program(argv, limit);
 }
 
 /// redis-cli with one command; its output in the formatted (tty-like) form:
@@ -95,7 +86,7 @@ std::string cli(uint16_t port, const std::vector<std::string>& command,
   std::vector<std::string> argv{"redis-cli", "--no-raw", "-p", std::to_string(port)};
   argv.insert(argv.end(), options.begin(), options.end());
   argv.insert(argv.end(), command.begin(), command.end());
-  auto r = run_program(argv);
+  auto r = run_tool(argv);
   INFO("redis-cli stderr: " << r.err);
   REQUIRE(r.exit_code.has_value());
   while (!r.out.empty() && r.out.back() == '\n')
@@ -114,7 +105,7 @@ std::string cli_session(uint16_t port, const std::string& commands,
   for (const auto& o : options)
     cmd += " " + o;
   cmd += " < " + in;
-  auto r = run_program({"/bin/sh", "-c", cmd});
+  auto r = run_tool({"/bin/sh", "-c", cmd});
   REQUIRE(r.exit_code.has_value());
   return r.out;
 }
@@ -305,9 +296,7 @@ TEST_CASE("redis port: every command through redis-cli from the leader and from 
 
 TEST_CASE("redis port: AUTH with a configured password", "[process][redis]") {
   redis_cluster rc{3, {"--raft.client-password=open-sesame"}};
-  auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  REQUIRE(c.wait_for_leader(c.ids()) != no_node);
+  rc.start();
   auto p = rc.redis_ports[1];
   CHECK(cli(p, {"GET", "k"}) == "(error) NOAUTH Authentication required.");
   CHECK(cli(p, {"SET", "k", "v"}) == "(error) NOAUTH Authentication required.");
@@ -338,9 +327,7 @@ TEST_CASE("redis port: without a leader commands fail fast; READONLY still reads
           "[process][redis]") {
   redis_cluster rc{3};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   auto lone = some_follower(c, leader);
   auto p = rc.redis_ports[lone];
   REQUIRE(cli_until(p, {"SET", "before", "cut"}, [](auto& o) { return !is_error(o); }) == "OK");
@@ -383,9 +370,7 @@ TEST_CASE("redis port: limits answer Redis's errors and close only the offending
           "[process][redis]") {
   redis_cluster rc{3, {"--raft.client-max-bulk=1024", "--raft.client-max-inline=256",
                        "--raft.client-max-multibulk=16", "--raft.client-max-clients=8"}};
-  auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  REQUIRE(c.wait_for_leader(c.ids()) != no_node);
+  rc.start();
   auto p = rc.redis_ports[1];
   raw_connection good{p};
   REQUIRE(good.connected());
@@ -434,9 +419,7 @@ TEST_CASE("redis port: pipelined commands are answered in order, beyond the pipe
           "[process][redis]") {
   redis_cluster rc{3, {"--raft.client-max-pipeline=16"}};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   auto p = rc.redis_ports[some_follower(c, leader)];
   REQUIRE(cli_until(p, {"SET", "warm", "up"}, [](auto& o) { return !is_error(o); }) == "OK");
   // 2,000 commands in one write, writes and reads interleaved with answers
@@ -483,9 +466,7 @@ TEST_CASE("redis port: a client that never reads its replies cannot make the nod
   redis_cluster rc{3, {"--raft.client-max-bulk=1048576",
                        "--raft.client-max-query-buffer=2097152"}};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   auto p = rc.redis_ports[leader];
   std::string big(512 * 1024, 'v');
   {
@@ -539,9 +520,7 @@ TEST_CASE("redis port: a client that never reads its replies cannot make the nod
 
 TEST_CASE("redis port: before AUTH only small requests are buffered", "[process][redis]") {
   redis_cluster rc{3, {"--raft.client-password=pw"}};
-  auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  REQUIRE(c.wait_for_leader(c.ids()) != no_node);
+  rc.start();
   auto p = rc.redis_ports[1];
   {
     raw_connection conn{p};
@@ -571,9 +550,7 @@ TEST_CASE("redis port: a protocol fuzz never disturbs well-formed clients or los
           "[process][redis][fuzz]") {
   redis_cluster rc{3, {"--raft.client-max-bulk=65536", "--raft.client-max-multibulk=1024"}};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   auto follower = some_follower(c, leader);
   auto seed = std::random_device{}();
   if (const char* env = std::getenv("REDIS_FUZZ_SEED"))
@@ -685,15 +662,13 @@ TEST_CASE("redis port: a Redis client library (python3-redis) works against a fo
           "[process][redis]") {
   redis_cluster rc{3, {"--raft.client-password=library-pw"}};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   auto via = some_follower(c, leader);
   REQUIRE(cli_until(rc.redis_ports[via], {"SET", "warm", "up"},
                     [](auto& o) { return !is_error(o); })
           != "");
   // Debian's python3, which python3-redis (scripts/install-deps.sh) is for.
-  auto r = run_program({"/usr/bin/python3", RAFT_SOURCE_DIR "/tests/process/redis_py_client.py",
+  auto r = run_tool({"/usr/bin/python3", RAFT_SOURCE_DIR "/tests/process/redis_py_client.py",
                         std::to_string(rc.redis_ports[via]), "library-pw"},
                        60s);
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
@@ -704,12 +679,10 @@ TEST_CASE("redis port: a Redis client library (python3-redis) works against a fo
 TEST_CASE("redis port: redis-benchmark -t set,get completes without errors", "[process][redis]") {
   redis_cluster rc{3};
   auto& c = rc.cluster;
-  REQUIRE(c.start_all());
-  auto leader = c.wait_for_leader(c.ids());
-  REQUIRE(leader != no_node);
+  auto leader = rc.start();
   for (auto via : {leader, some_follower(c, leader)}) {
     INFO("through node " << via);
-    auto r = run_program({"redis-benchmark", "-p", std::to_string(rc.redis_ports[via]), "-t",
+    auto r = run_tool({"redis-benchmark", "-p", std::to_string(rc.redis_ports[via]), "-t",
                           "set,get", "-n", "2000", "-c", "8", "-P", "4", "-q"},
                          120s);
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
