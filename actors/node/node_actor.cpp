@@ -683,7 +683,8 @@ void expire_clients(node_pointer self) {
     }
     client_reply r;
     r.status = reply_status::no_quorum;
-    r.message = "read timed out before a majority confirmed the leadership";
+    r.message = "read not served in time: a majority did not confirm the leadership, or the "
+                "writes the leader had accepted before it did not commit";
     i->second.rp.deliver(std::move(r));
     i = st.reads.erase(i);
   }

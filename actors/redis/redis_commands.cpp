@@ -494,9 +494,9 @@ std::string render(reply_shape shape, const client_reply& r) {
   return out;
 }
 
-std::string render_no_answer(const kv_command& cmd, std::string_view reason) {
+std::string render_no_answer(kv_op op, std::string_view reason) {
   std::string out;
-  if (is_read(cmd.op))
+  if (is_read(op))
     append_error(out, "TIMEOUT no answer from the cluster in time (" + std::string{reason}
                         + "); a read, so nothing was applied");
   else

@@ -72,7 +72,7 @@ std::string render(reply_shape shape, const client_reply& r);
 
 /// The reply to a command that got no answer from the node: for a write
 /// the outcome is unknown; a read changed nothing. `reason` says why.
-std::string render_no_answer(const kv_command& cmd, std::string_view reason);
+std::string render_no_answer(kv_op op, std::string_view reason);
 
 /// INFO: the sections server, clients, keyspace and raft (or those named,
 /// space-separated in `section`; unknown ones give nothing, as in Redis).

@@ -104,15 +104,15 @@ void dispatch(caf::io::broker* self, const state_ptr& st, caf::io::connection_ha
       for (const auto& arg : a.cmd.args)
         size += arg.size();
       c.inflight_bytes += size;
-      auto cmd = a.cmd; // kept for the no-answer reply
+      auto op = a.cmd.op; // for the no-answer reply
       self->request(st->target, st->opts.request_timeout, std::move(a.cmd))
         .then(
           [self, st, hdl, serial, seq, shape, size](client_reply& r) {
             deliver(self, st, hdl, serial, seq, render(shape, r), size);
           },
-          [self, st, hdl, serial, seq, cmd, size](caf::error& e) {
-            deliver(self, st, hdl, serial, seq,
-                    render_no_answer(cmd, self->system().render(e)), size);
+          [self, st, hdl, serial, seq, op, size](caf::error& e) {
+            deliver(self, st, hdl, serial, seq, render_no_answer(op, self->system().render(e)),
+                    size);
           });
       return;
     }

@@ -50,11 +50,15 @@ caf::error failure(const std::exception& e) {
 }
 
 /// A snapshot was written or received at `path`: prune the directory to the
-/// newest two valid snapshots, and close the readers of files that are gone
-/// (or were replaced by this one).
+/// newest two valid snapshots -- but never the one being loaded into the
+/// state machine (a follower that is installing a leader's snapshot may
+/// receive newer ones meanwhile, e.g. transfers sent into a partition and
+/// delivered in one burst when it heals) -- and close the readers of files
+/// that are gone (or were replaced by this one).
 void after_new_snapshot(snapshot_pointer self, const std::string& path) {
   auto& st = self->state;
-  auto removed = st.store->prune(2, path);
+  auto loading = st.loader && !st.loader->done() ? st.loader->path() : std::string{};
+  auto removed = st.store->prune(2, path, loading);
   auto stale = [&](const std::unique_ptr<snapshot_reader>& r) {
     return r
            && (r->path() == path

@@ -271,7 +271,8 @@ snapshot_store::newest_valid(std::vector<std::string>& problems) const {
 }
 
 std::vector<std::string> snapshot_store::prune(size_t keep,
-                                               const std::string& keep_path) {
+                                               const std::string& keep_path,
+                                               const std::string& also_keep) {
   std::vector<std::string> removed;
   size_t valid = 0;
   for (const auto& f : list()) {
@@ -287,7 +288,7 @@ std::vector<std::string> snapshot_store::prune(size_t keep,
         keep_it = valid == 0;
       }
     }
-    if (keep_it || f.path == keep_path)
+    if (keep_it || f.path == keep_path || (!also_keep.empty() && f.path == also_keep))
       continue;
     posix::remove_file(f.path);
     removed.push_back(f.path);

@@ -236,10 +236,10 @@ public:
 
   /// Keeps the newest `keep` snapshots that verify, any corrupt snapshot
   /// newer than all of them (for the operator: newest_valid() reports it),
-  /// and `keep_path` whatever it is; removes the rest. Returns the paths
-  /// removed. Throws storage_error if a removal fails.
-  std::vector<std::string> prune(size_t keep = 2,
-                                 const std::string& keep_path = {});
+  /// and `keep_path` and `also_keep` whatever they are; removes the rest.
+  /// Returns the paths removed. Throws storage_error if a removal fails.
+  std::vector<std::string> prune(size_t keep = 2, const std::string& keep_path = {},
+                                 const std::string& also_keep = {});
 
 private:
   std::string dir_;

@@ -337,12 +337,10 @@ TEST_CASE("redis commands: failures become NOLEADER, NOQUORUM, TRYAGAIN, UNKNOWN
   auto split = with(rs::unavailable, "a\r\nb");
   CHECK(split.find("\r\n") == split.size() - 2);
 
-  kv_command write;
-  write.op = kv_op::set;
-  kv_command read;
-  read.op = kv_op::mget;
-  CHECK(render_no_answer(write, "request_timeout").rfind("-UNKNOWN ", 0) == 0);
-  CHECK(render_no_answer(read, "request_timeout").rfind("-TIMEOUT ", 0) == 0);
+  CHECK(render_no_answer(kv_op::set, "request_timeout").rfind("-UNKNOWN ", 0) == 0);
+  CHECK(render_no_answer(kv_op::incr_by, "request_timeout").rfind("-UNKNOWN ", 0) == 0);
+  CHECK(render_no_answer(kv_op::mget, "request_timeout").rfind("-TIMEOUT ", 0) == 0);
+  CHECK(render_no_answer(kv_op::get, "request_timeout").rfind("-TIMEOUT ", 0) == 0);
 }
 
 TEST_CASE("redis commands: parse_int64 reads integers as Redis does", "[redis][commands]") {
