@@ -6,10 +6,12 @@
 #include "app/raft_bench/common.hpp"
 
 #include "actors/manager/cluster_manager.hpp"
+#include "messages/interfaces.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +89,42 @@ struct join_options {
 /// Runs a benchmark, printing as it goes; `markdown` receives its report
 /// section. Returns the process exit code (0: the run completed and every
 /// reply was ok / every trial recovered).
+// -- shared by the benchmarks --------------------------------------------------
+
+/// Asks nodes for their status from the main thread (a scoped_actor in the
+/// benchmark's actor system), all in parallel; reconnects to a node that
+/// did not answer at the next round.
+class status_poller {
+public:
+  status_poller(caf::actor_system& sys, std::vector<node_config> nodes, milliseconds timeout);
+
+  /// Polls `n` too from the next round on.
+  void add(const node_config& n);
+
+  /// One round over every node but `skip` (reported unreachable, "killed").
+  std::vector<node_report> round(node_id skip = no_node);
+
+  /// Drops the connection to `id` (the next round connects again).
+  void forget(node_id id);
+
+  uint64_t rounds() const { return rounds_; }
+
+private:
+  caf::actor_system& sys_;
+  std::vector<node_config> nodes_;
+  std::vector<peer_endpoint_actor> handles_;
+  milliseconds timeout_;
+  uint64_t rounds_ = 0;
+};
+
+/// The report of node `id` in `rs`, or null.
+const node_report* report_of(const std::vector<node_report>& rs, node_id id);
+
+/// Non-ok replies by status, "not_leader 3, unknown 1" ("0" if none), and
+/// their total.
+std::string status_counts(const std::map<std::string, uint64_t>& m);
+uint64_t total(const std::map<std::string, uint64_t>& m);
+
 int run_writes(const writes_options& opts, const std::string& command_line,
                std::string& markdown);
 int run_failover(const failover_options& opts, const std::string& command_line,

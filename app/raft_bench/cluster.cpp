@@ -1,5 +1,6 @@
 #include "app/raft_bench/bench.hpp"
 
+#include "actors/client/connect.hpp"
 #include "messages/registration.hpp"
 
 #include <caf/all.hpp>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <random>
 
 namespace raft::bench {
@@ -110,6 +112,87 @@ std::string make_value(std::size_t n, uint64_t seed) {
   for (auto& ch : v)
     ch = alphabet[rng() % (sizeof(alphabet) - 1)];
   return v;
+}
+
+
+// -- shared by the benchmarks --------------------------------------------------
+
+status_poller::status_poller(caf::actor_system& sys, std::vector<node_config> nodes,
+                             milliseconds timeout)
+  : sys_(sys), nodes_(std::move(nodes)), handles_(nodes_.size()), timeout_(timeout) {}
+
+void status_poller::add(const node_config& n) {
+  nodes_.push_back(n);
+  handles_.emplace_back();
+}
+
+std::vector<node_report> status_poller::round(node_id skip) {
+  std::vector<node_report> out(nodes_.size());
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    out[i].id = nodes_[i].id;
+    out[i].address = nodes_[i].endpoint();
+    if (nodes_[i].id == skip) {
+      out[i].error = "killed";
+      continue;
+    }
+    if (!handles_[i]) {
+      auto h = connect_blocking(sys_, nodes_[i].endpoint(), caf::timespan{timeout_});
+      if (!h) {
+        out[i].error = sys_.render(h.error());
+        continue;
+      }
+      handles_[i] = *h;
+    }
+  }
+  caf::scoped_actor self{sys_};
+  using handle_type
+    = decltype(self->request(peer_endpoint_actor{}, caf::timespan{}, status_atom::value));
+  std::vector<std::optional<handle_type>> pending(nodes_.size());
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (handles_[i] && nodes_[i].id != skip)
+      pending[i].emplace(self->request(handles_[i], caf::timespan{timeout_}, status_atom::value));
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (!pending[i])
+      continue;
+    pending[i]->receive(
+      [&](node_status& s) {
+        out[i].reachable = true;
+        out[i].status = std::move(s);
+      },
+      [&](caf::error& err) {
+        out[i].error = sys_.render(err);
+        handles_[i] = nullptr; // reconnect next round
+      });
+  }
+  ++rounds_;
+  return out;
+}
+
+void status_poller::forget(node_id id) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].id == id)
+      handles_[i] = nullptr;
+}
+
+const node_report* report_of(const std::vector<node_report>& rs, node_id id) {
+  for (const auto& r : rs)
+    if (r.id == id)
+      return &r;
+  return nullptr;
+}
+
+std::string status_counts(const std::map<std::string, uint64_t>& m) {
+  std::string out;
+  for (const auto& [k, v] : m)
+    out += (out.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return out.empty() ? "0" : out;
+}
+
+uint64_t total(const std::map<std::string, uint64_t>& m) {
+  uint64_t n = 0;
+  for (const auto& [k, v] : m)
+    n += v;
+  return n;
 }
 
 } // namespace raft::bench

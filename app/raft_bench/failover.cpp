@@ -323,79 +323,6 @@ caf::behavior library_writer(caf::stateful_actor<library_state>* self,
 
 // -- polling the nodes ------------------------------------------------------------
 
-/// Asks nodes for their status from the main thread (a scoped_actor in the
-/// benchmark's actor system), all in parallel.
-class poller {
-public:
-  poller(caf::actor_system& sys, std::vector<node_config> nodes, milliseconds timeout)
-    : sys_(sys), nodes_(std::move(nodes)), handles_(nodes_.size()), timeout_(timeout) {}
-
-  /// One round over every node but `skip` (reported unreachable).
-  std::vector<node_report> round(node_id skip = no_node) {
-    std::vector<node_report> out(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      out[i].id = nodes_[i].id;
-      out[i].address = nodes_[i].endpoint();
-      if (nodes_[i].id == skip) {
-        out[i].error = "killed";
-        continue;
-      }
-      if (!handles_[i]) {
-        auto h = connect_blocking(sys_, nodes_[i].endpoint(), caf::timespan{timeout_});
-        if (!h) {
-          out[i].error = sys_.render(h.error());
-          continue;
-        }
-        handles_[i] = *h;
-      }
-    }
-    caf::scoped_actor self{sys_};
-    using handle_type
-      = decltype(self->request(peer_endpoint_actor{}, caf::timespan{}, status_atom::value));
-    std::vector<std::optional<handle_type>> pending(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (handles_[i] && nodes_[i].id != skip)
-        pending[i].emplace(self->request(handles_[i], caf::timespan{timeout_}, status_atom::value));
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (!pending[i])
-        continue;
-      pending[i]->receive(
-        [&](node_status& s) {
-          out[i].reachable = true;
-          out[i].status = std::move(s);
-        },
-        [&](caf::error& err) {
-          out[i].error = sys_.render(err);
-          handles_[i] = nullptr; // reconnect next round
-        });
-    }
-    ++rounds_;
-    return out;
-  }
-
-  void forget(node_id id) {
-    for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i].id == id)
-        handles_[i] = nullptr;
-  }
-
-  uint64_t rounds() const { return rounds_; }
-
-private:
-  caf::actor_system& sys_;
-  std::vector<node_config> nodes_;
-  std::vector<peer_endpoint_actor> handles_;
-  milliseconds timeout_;
-  uint64_t rounds_ = 0;
-};
-
-const node_report* report_of(const std::vector<node_report>& rs, node_id id) {
-  for (const auto& r : rs)
-    if (r.id == id)
-      return &r;
-  return nullptr;
-}
-
 double ms_between(int64_t from_ns, int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
 }
@@ -438,7 +365,7 @@ int run_failover(const failover_options& o, const std::string& command_line, std
 
   bench_config cfg{o.cluster.client_threads};
   caf::actor_system sys{cfg};
-  poller poll{sys, nodes, std::max(milliseconds(200), o.attempt_timeout)};
+  status_poller poll{sys, nodes, std::max(milliseconds(200), o.attempt_timeout)};
 
   auto wait_healthy = [&](milliseconds limit) -> std::optional<health_report> {
     auto deadline = clock::now() + limit;

@@ -81,20 +81,6 @@ std::string fmt_mib(uint64_t bytes) {
   return buf;
 }
 
-std::string status_counts(const std::map<std::string, uint64_t>& m) {
-  std::string out;
-  for (const auto& [k, v] : m)
-    out += (out.empty() ? "" : ", ") + k + " " + std::to_string(v);
-  return out.empty() ? "0" : out;
-}
-
-uint64_t total(const std::map<std::string, uint64_t>& m) {
-  uint64_t n = 0;
-  for (const auto& [k, v] : m)
-    n += v;
-  return n;
-}
-
 /// Bytes of every regular file under `path`.
 uint64_t dir_bytes(const std::string& path) {
   std::error_code ec;
@@ -151,71 +137,6 @@ std::string commit_of_tree() {
   return out;
 }
 
-// -- status of every node, in parallel ---------------------------------------------
-
-class status_poller {
-public:
-  status_poller(caf::actor_system& sys, std::vector<node_config> nodes, milliseconds timeout)
-    : sys_(sys), nodes_(std::move(nodes)), handles_(nodes_.size()), timeout_(timeout) {}
-
-  void add(const node_config& n) {
-    nodes_.push_back(n);
-    handles_.emplace_back();
-  }
-
-  std::vector<node_report> round() {
-    std::vector<node_report> out(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      out[i].id = nodes_[i].id;
-      out[i].address = nodes_[i].endpoint();
-      if (!handles_[i]) {
-        auto h = connect_blocking(sys_, nodes_[i].endpoint(), caf::timespan{timeout_});
-        if (!h) {
-          out[i].error = sys_.render(h.error());
-          continue;
-        }
-        handles_[i] = *h;
-      }
-    }
-    caf::scoped_actor self{sys_};
-    using handle_type
-      = decltype(self->request(peer_endpoint_actor{}, caf::timespan{}, status_atom::value));
-    std::vector<std::optional<handle_type>> pending(nodes_.size());
-    for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (handles_[i])
-        pending[i].emplace(self->request(handles_[i], caf::timespan{timeout_}, status_atom::value));
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (!pending[i])
-        continue;
-      pending[i]->receive(
-        [&](node_status& s) {
-          out[i].reachable = true;
-          out[i].status = std::move(s);
-        },
-        [&](caf::error& err) {
-          out[i].error = sys_.render(err);
-          handles_[i] = nullptr;
-        });
-    }
-    return out;
-  }
-
-private:
-  caf::actor_system& sys_;
-  std::vector<node_config> nodes_;
-  std::vector<peer_endpoint_actor> handles_;
-  milliseconds timeout_;
-};
-
-const node_report* report_of(const std::vector<node_report>& rs, node_id id) {
-  for (const auto& r : rs)
-    if (r.id == id && r.reachable)
-      return &r;
-  return nullptr;
-}
-
-/// The leader of a round: evaluate_health's, else the highest-term node that
-/// says it leads.
 const node_report* leader_of(const std::vector<node_report>& rs) {
   auto h = evaluate_health(rs);
   if (auto* r = report_of(rs, h.leader))

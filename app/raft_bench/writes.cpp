@@ -141,20 +141,6 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
   }};
 }
 
-std::string status_counts(const std::map<std::string, uint64_t>& m) {
-  std::string out;
-  for (const auto& [k, v] : m)
-    out += (out.empty() ? "" : ", ") + k + " " + std::to_string(v);
-  return out.empty() ? "0" : out;
-}
-
-uint64_t total(const std::map<std::string, uint64_t>& m) {
-  uint64_t n = 0;
-  for (const auto& [k, v] : m)
-    n += v;
-  return n;
-}
-
 struct level_result {
   int clients = 0;
   double ops_per_s = 0;
